@@ -1,0 +1,43 @@
+# kvtrace — `make test` is the one command that checks everything CI checks.
+GO       ?= go
+PKGS     := ./...
+FUZZTIME ?= 10s
+
+.PHONY: all build test vet fmt-check unit fuzz-short fuzz demo clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## test: formatting, vet, all tests with the race detector, short fuzz runs
+test: fmt-check vet unit fuzz-short
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## fuzz-short: every fuzz target briefly (their seed corpora also run in `unit`)
+fuzz-short:
+	@set -e; for pkg in $$($(GO) list ./internal/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## fuzz: longer fuzz runs, e.g. FUZZTIME=5m make fuzz
+fuzz: fuzz-short
+
+## demo: the README's first command
+demo:
+	$(GO) run ./cmd/kvd demo
+
+clean:
+	rm -rf bin

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kvtrace/kvtrace/internal/server"
+)
+
+// config is what the flags say; names and defaults follow etcd
+// (etcd server/embed/config.go, NewConfig; server/etcdmain/config.go).
+type config struct {
+	name                     string
+	dataDir                  string
+	listenClientURLs         []*url.URL
+	advertiseClientURLs      []string
+	listenPeerURLs           []*url.URL
+	initialAdvertisePeerURLs []string
+	initialCluster           string
+	initialClusterState      string
+	initialClusterToken      string
+	heartbeat                time.Duration
+	election                 time.Duration
+	snapshotCount            uint64
+	maxRequestBytes          int
+	maxTxnOps                int
+	quotaBackendBytes        int64
+	backendBatchInterval     time.Duration
+	backendBatchLimit        int
+	logLevel                 slog.Level
+}
+
+func parseFlags(args []string) (*config, error) {
+	fs := flag.NewFlagSet("kvd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		name        = fs.String("name", "default", "human-readable name for this member")
+		dataDir     = fs.String("data-dir", "", "path to the data directory (default \"<name>.kvd\")")
+		lcurls      = fs.String("listen-client-urls", "http://localhost:2379", "list of URLs to listen on for client traffic")
+		acurls      = fs.String("advertise-client-urls", "http://localhost:2379", "list of this member's client URLs to advertise to the rest of the cluster")
+		lpurls      = fs.String("listen-peer-urls", "http://localhost:2380", "list of URLs to listen on for peer traffic")
+		apurls      = fs.String("initial-advertise-peer-urls", "http://localhost:2380", "list of this member's peer URLs to advertise to the rest of the cluster")
+		icluster    = fs.String("initial-cluster", "", "initial cluster configuration for bootstrapping (default \"<name>=<initial-advertise-peer-urls>\")")
+		icState     = fs.String("initial-cluster-state", "new", "initial cluster state ('new' or 'existing')")
+		icToken     = fs.String("initial-cluster-token", "etcd-cluster", "initial cluster token for the cluster during bootstrap")
+		hb          = fs.Uint("heartbeat-interval", 100, "time (in milliseconds) of a heartbeat interval")
+		el          = fs.Uint("election-timeout", 1000, "time (in milliseconds) for an election to timeout")
+		snapCount   = fs.Uint64("snapshot-count", 10000, "number of committed transactions to trigger a snapshot to disk")
+		maxReq      = fs.Uint("max-request-bytes", 1572864, "maximum client request size in bytes the server will accept")
+		maxTxn      = fs.Uint("max-txn-ops", 128, "maximum number of operations permitted in a transaction")
+		quota       = fs.Int64("quota-backend-bytes", 0, "raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)")
+		batchIvl    = fs.Duration("backend-batch-interval", 100*time.Millisecond, "the maximum time before commit the backend transaction")
+		batchLim    = fs.Int("backend-batch-limit", 10000, "the maximum operations before commit the backend transaction")
+		logLevel    = fs.String("log-level", "info", "configures log level: debug, info, warn, error")
+		showVersion = fs.Bool("version", false, "print the version and exit")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fmt.Println("usage: kvd [flags]\n       kvd demo [--help]\n\nflags (etcd's names and defaults):")
+			fs.PrintDefaults()
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%v (see kvd --help)", err)
+	}
+	if *showVersion {
+		fmt.Printf("kvd Version: %s (etcd API %s)\n", server.Version, server.Version)
+		return nil, nil
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --; see kvd --help)", fs.Arg(0))
+	}
+	c := &config{
+		name:                 *name,
+		dataDir:              *dataDir,
+		initialCluster:       *icluster,
+		initialClusterState:  *icState,
+		initialClusterToken:  *icToken,
+		heartbeat:            time.Duration(*hb) * time.Millisecond,
+		election:             time.Duration(*el) * time.Millisecond,
+		snapshotCount:        *snapCount,
+		maxRequestBytes:      int(*maxReq),
+		maxTxnOps:            int(*maxTxn),
+		quotaBackendBytes:    *quota,
+		backendBatchInterval: *batchIvl,
+		backendBatchLimit:    *batchLim,
+	}
+	if c.dataDir == "" {
+		c.dataDir = c.name + ".kvd"
+	}
+	var err error
+	if c.listenClientURLs, err = parseURLs("listen-client-urls", *lcurls); err != nil {
+		return nil, err
+	}
+	if c.listenPeerURLs, err = parseURLs("listen-peer-urls", *lpurls); err != nil {
+		return nil, err
+	}
+	c.advertiseClientURLs = splitList(*acurls)
+	c.initialAdvertisePeerURLs = splitList(*apurls)
+	if c.initialCluster == "" {
+		parts := make([]string, 0, len(c.initialAdvertisePeerURLs))
+		for _, u := range c.initialAdvertisePeerURLs {
+			parts = append(parts, c.name+"="+u)
+		}
+		c.initialCluster = strings.Join(parts, ",")
+	}
+	switch c.initialClusterState {
+	case "new", "existing":
+	default:
+		return nil, fmt.Errorf("--initial-cluster-state must be 'new' or 'existing', not %q", c.initialClusterState)
+	}
+	if c.heartbeat == 0 || c.election < 5*c.heartbeat {
+		return nil, fmt.Errorf("--election-timeout[%v] should be at least 5 times as --heartbeat-interval[%v]", c.election, c.heartbeat)
+	}
+	if c.quotaBackendBytes == 0 {
+		c.quotaBackendBytes = 2 << 30
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseURLs(flagName, s string) ([]*url.URL, error) {
+	var out []*url.URL
+	for _, p := range splitList(s) {
+		u, err := url.Parse(p)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("--%s: %q is not a URL like http://127.0.0.1:2379", flagName, p)
+		}
+		if u.Scheme != "http" {
+			return nil, fmt.Errorf("--%s: %q: only http:// is supported (TLS is not implemented)", flagName, p)
+		}
+		out = append(out, u)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--%s is empty", flagName)
+	}
+	return out, nil
+}

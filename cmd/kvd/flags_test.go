@@ -1,0 +1,38 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlagsDefaults(t *testing.T) {
+	c, err := parseFlags([]string{"--name", "m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.dataDir != "m1.kvd" || c.initialCluster != "m1=http://localhost:2380" || c.heartbeat != 100*time.Millisecond ||
+		c.election != time.Second || c.maxRequestBytes != 1572864 || c.maxTxnOps != 128 ||
+		c.backendBatchInterval != 100*time.Millisecond || c.backendBatchLimit != 10000 || c.quotaBackendBytes != 2<<30 {
+		t.Fatalf("defaults differ from etcd's: %+v", c)
+	}
+}
+
+func TestParseFlagsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--heartbeat-interval", "100", "--election-timeout", "200"}, "at least 5 times"},
+		{[]string{"--initial-cluster-state", "maybe"}, "'new' or 'existing'"},
+		{[]string{"--listen-client-urls", "https://127.0.0.1:1"}, "only http://"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--no-such-flag"}, "kvd --help"},
+		{[]string{"stray"}, "unexpected argument"},
+	} {
+		_, err := parseFlags(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseFlags(%v) = %v, want error containing %q", tc.args, err, tc.want)
+		}
+	}
+}

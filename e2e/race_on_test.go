@@ -1,0 +1,6 @@
+//go:build race
+
+package e2e
+
+// raceEnabled makes the harness build kvd with -race too.
+const raceEnabled = true

@@ -1,0 +1,272 @@
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Config describes the cluster to start.
+type Config struct {
+	Binary    string   // path to the kvd binary
+	Dir       string   // parent of the members' data dirs and logs
+	Size      int      // number of members (default 3)
+	ExtraArgs []string // appended to every member's flags
+	Token     string   // --initial-cluster-token (default "kvtrace-local")
+	// Env is added to every member's environment (e.g. GOFAIL_HTTP later).
+	Env func(i int) []string
+}
+
+// Member is one kvd process.
+type Member struct {
+	Name      string
+	ClientURL string
+	PeerURL   string
+	DataDir   string
+	LogPath   string
+	args      []string
+	env       []string
+	binary    string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+}
+
+// Cluster is a started set of members.
+type Cluster struct {
+	Members []*Member
+}
+
+// Start picks free loopback ports and starts every member.
+func Start(cfg Config) (*Cluster, error) {
+	if cfg.Size == 0 {
+		cfg.Size = 3
+	}
+	if cfg.Token == "" {
+		cfg.Token = "kvtrace-local"
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("localcluster: cannot create %s: %w", cfg.Dir, err)
+	}
+	ports, err := FreePorts(2 * cfg.Size)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{}
+	var initial []string
+	for i := 0; i < cfg.Size; i++ {
+		m := &Member{
+			Name:      fmt.Sprintf("m%d", i+1),
+			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			binary:    cfg.Binary,
+		}
+		m.DataDir = filepath.Join(cfg.Dir, m.Name+".kvd")
+		m.LogPath = filepath.Join(cfg.Dir, m.Name+".log")
+		if cfg.Env != nil {
+			m.env = cfg.Env(i)
+		}
+		initial = append(initial, m.Name+"="+m.PeerURL)
+		c.Members = append(c.Members, m)
+	}
+	for _, m := range c.Members {
+		m.args = append([]string{
+			"--name", m.Name,
+			"--data-dir", m.DataDir,
+			"--listen-client-urls", m.ClientURL,
+			"--advertise-client-urls", m.ClientURL,
+			"--listen-peer-urls", m.PeerURL,
+			"--initial-advertise-peer-urls", m.PeerURL,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-token", cfg.Token,
+			"--initial-cluster-state", "new",
+		}, cfg.ExtraArgs...)
+		if err := m.Start(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Args returns the member's command-line flags.
+func (m *Member) Args() []string { return append([]string(nil), m.args...) }
+
+// Start (re)starts the member's process with its flags; logs are appended.
+func (m *Member) Start() error {
+	if m.Running() {
+		return fmt.Errorf("localcluster: %s is already running", m.Name)
+	}
+	logf, err := os.OpenFile(m.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("localcluster: log file for %s: %w", m.Name, err)
+	}
+	cmd := exec.Command(m.binary, m.args...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.Env = append(os.Environ(), m.env...)
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("localcluster: starting %s (%s): %w", m.Name, m.binary, err)
+	}
+	m.cmd = cmd
+	m.exited = make(chan struct{})
+	go func(ch chan struct{}) {
+		cmd.Wait()
+		logf.Close()
+		close(ch)
+	}(m.exited)
+	return nil
+}
+
+// Running reports whether the process is alive.
+func (m *Member) Running() bool {
+	if m.cmd == nil {
+		return false
+	}
+	select {
+	case <-m.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Kill sends SIGKILL (a crash: no flush, no close) and waits for the exit.
+func (m *Member) Kill() error { return m.signal(syscall.SIGKILL, 10*time.Second) }
+
+// Stop sends SIGTERM and waits up to 10s, then kills.
+func (m *Member) Stop() error {
+	if err := m.signal(syscall.SIGTERM, 10*time.Second); err != nil {
+		return m.Kill()
+	}
+	return nil
+}
+
+func (m *Member) signal(sig syscall.Signal, wait time.Duration) error {
+	if !m.Running() {
+		return nil
+	}
+	if err := m.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-m.exited:
+		return nil
+	case <-time.After(wait):
+		return fmt.Errorf("localcluster: %s did not exit %v after %v", m.Name, wait, sig)
+	}
+}
+
+// Pid returns the process id, or 0.
+func (m *Member) Pid() int {
+	if !m.Running() {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
+// Endpoints lists the members' client URLs.
+func (c *Cluster) Endpoints() []string {
+	eps := make([]string, len(c.Members))
+	for i, m := range c.Members {
+		eps[i] = m.ClientURL
+	}
+	return eps
+}
+
+// Close stops every member (SIGTERM, then SIGKILL).
+func (c *Cluster) Close() {
+	for _, m := range c.Members {
+		m.Stop()
+	}
+}
+
+// Client returns a clientv3 client for the given endpoints (all if none).
+func (c *Cluster) Client(eps ...string) (*clientv3.Client, error) {
+	if len(eps) == 0 {
+		eps = c.Endpoints()
+	}
+	return clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+}
+
+// WaitLeader polls Maintenance.Status on the running members until all of
+// them agree on one leader, and returns that leader's index in Members.
+func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
+	var last error
+	for {
+		idx, err := c.leaderOnce(ctx)
+		if err == nil {
+			return idx, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("localcluster: no leader before the deadline: %v (member logs: %s)", last, c.Members[0].LogPath)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) leaderOnce(ctx context.Context) (int, error) {
+	var leader uint64
+	ids := map[uint64]int{}
+	for i, m := range c.Members {
+		if !m.Running() {
+			continue
+		}
+		cli, err := c.Client(m.ClientURL)
+		if err != nil {
+			return -1, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := cli.Status(sctx, m.ClientURL)
+		cancel()
+		cli.Close()
+		if err != nil {
+			return -1, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		ids[st.Header.MemberId] = i
+		if st.Leader == 0 {
+			return -1, fmt.Errorf("%s has no leader", m.Name)
+		}
+		if leader != 0 && st.Leader != leader {
+			return -1, fmt.Errorf("members disagree on the leader")
+		}
+		leader = st.Leader
+	}
+	i, ok := ids[leader]
+	if !ok {
+		return -1, fmt.Errorf("leader %x is not among the running members", leader)
+	}
+	return i, nil
+}
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1.
+func FreePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("localcluster: no free port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

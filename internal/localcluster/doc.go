@@ -1,0 +1,6 @@
+// Package localcluster starts and controls a cluster of real kvd processes on
+// loopback: free ports, one data dir and one log file per member, kill -9,
+// SIGTERM, restart with the same flags, and waiting for a leader by polling
+// Maintenance.Status. It is used by `kvd demo`, the end-to-end tests and the
+// labs, so all of them run the very same processes a user runs.
+package localcluster

@@ -1,0 +1,29 @@
+// Package node runs one raft member: the Ready loop that persists to the WAL,
+// sends peer messages and hands committed entries to the state machine, plus
+// the proposal waits and the ReadIndex loop that serve the client API.
+//
+// Usage contract, in the order a caller uses it:
+//
+//  1. Build a Config (member name, data dir, initial cluster, timing) and a
+//     StateMachine, then call New. New opens or creates the WAL under
+//     DataDir/wal, replays it into a raft.MemoryStorage and starts or restarts
+//     the raft node. It does not start any goroutine yet.
+//  2. Register Node.Transport() on the member's peer gRPC server, then call
+//     Start. From now on the Ready loop runs (ready.go) and committed entries
+//     are applied in log order on one apply goroutine (apply.go).
+//  3. Propose(ctx, id, data) hands an encoded request to raft and waits until
+//     the entry carrying it is applied; the StateMachine returns the request
+//     id with the result, which wakes the waiter (wait.go).
+//  4. LinearizableRead(ctx) returns once this member has applied everything
+//     that was committed when the call began (ReadIndex, readindex.go).
+//  5. Stop stops raft, waits for the loops, and closes the WAL.
+//
+// The Ready loop follows etcd's ordering (etcd v3.7
+// server/etcdserver/raft.go, raftNode.start): the leader sends its messages
+// BEFORE it persists (raft thesis §10.2.1, appending in parallel), a follower
+// sends AFTER it has fsynced (its MsgAppResp promises the entry is durable).
+// Every WAL error is fatal: a member that cannot persist must not vote or ack.
+//
+// internal/node never imports the gRPC service code (internal/server); it sees
+// the state machine only through the StateMachine interface.
+package node

@@ -1,0 +1,302 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/kvtrace/kvtrace/internal/transport"
+	"github.com/kvtrace/kvtrace/internal/wal"
+)
+
+// Node is one running raft member.
+type Node struct {
+	cfg       Config
+	lg        *slog.Logger
+	id        uint64
+	clusterID uint64
+	members   []Member
+
+	rn      raft.Node
+	storage *raft.MemoryStorage
+	w       *wal.WAL
+	tr      *transport.Transport
+
+	waits   *waitRegistry
+	applied *appliedWaiters
+	reqSeq  atomic.Uint64 // low bits of request ids; high bits are the member id
+
+	lead      atomic.Uint64
+	term      atomic.Uint64
+	committed atomic.Uint64
+	isLeader  atomic.Bool
+
+	// leaderChangedMu guards leaderChanged, a channel closed (and replaced)
+	// whenever the leader changes, so reads waiting on a ReadIndex abort.
+	leaderChangedMu sync.Mutex
+	leaderChanged   chan struct{}
+
+	readStateC chan raft.ReadState
+	readwaitc  chan struct{}
+	// readMu guards readNotifier, the notifier shared by every
+	// LinearizableRead that arrived since the last ReadIndex round began.
+	readMu       sync.RWMutex
+	readNotifier *notifier
+
+	applyc   chan []*raftpb.Entry
+	stopc    chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+
+	// OnFatal is called when persistence fails; default logs and exits(1).
+	OnFatal func(msg string, err error)
+}
+
+// ID returns this member's raft id; ClusterID the cluster's.
+func (n *Node) ID() uint64                      { return n.id }
+func (n *Node) ClusterID() uint64               { return n.clusterID }
+func (n *Node) Members() []Member               { return n.members }
+func (n *Node) Transport() *transport.Transport { return n.tr }
+func (n *Node) Leader() uint64                  { return n.lead.Load() }
+func (n *Node) Term() uint64                    { return n.term.Load() }
+func (n *Node) IsLeader() bool                  { return n.isLeader.Load() }
+func (n *Node) CommittedIndex() uint64          { return n.committed.Load() }
+func (n *Node) AppliedIndex() uint64            { return n.applied.get() }
+func (n *Node) RaftStatus() raft.Status         { return n.rn.Status() }
+
+// walMetadata is the first record of every WAL segment.
+type walMetadata struct {
+	MemberID  uint64
+	ClusterID uint64
+}
+
+func (m walMetadata) encode() []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b[0:], m.MemberID)
+	binary.BigEndian.PutUint64(b[8:], m.ClusterID)
+	return b
+}
+
+func decodeWALMetadata(b []byte) (walMetadata, error) {
+	if len(b) != 16 {
+		return walMetadata{}, fmt.Errorf("node: WAL metadata is %d bytes, want 16", len(b))
+	}
+	return walMetadata{binary.BigEndian.Uint64(b[0:]), binary.BigEndian.Uint64(b[8:])}, nil
+}
+
+// New opens (or creates) the member's WAL and builds its raft node.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	self := cfg.self()
+	n := &Node{
+		cfg:           cfg,
+		lg:            cfg.Logger,
+		id:            self.ID,
+		clusterID:     ClusterID(cfg.InitialCluster),
+		members:       cfg.InitialCluster,
+		storage:       raft.NewMemoryStorage(),
+		waits:         newWaitRegistry(),
+		applied:       newAppliedWaiters(),
+		leaderChanged: make(chan struct{}),
+		readStateC:    make(chan raft.ReadState, 1),
+		readwaitc:     make(chan struct{}, 1),
+		readNotifier:  newNotifier(),
+		applyc:        make(chan []*raftpb.Entry, 128),
+		stopc:         make(chan struct{}),
+	}
+	n.OnFatal = func(msg string, err error) {
+		n.lg.Error(msg, "error", err)
+		os.Exit(1)
+	}
+	n.reqSeq.Store(uint64(time.Now().UnixMilli()) << 16)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: cannot create data dir %s: %w", cfg.DataDir, err)
+	}
+	walDir := walDirOf(cfg.DataDir)
+	rcfg := &raft.Config{
+		ID:                        n.id,
+		ElectionTick:              int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
+		HeartbeatTick:             1,
+		Storage:                   n.storage,
+		MaxSizePerMsg:             cfg.MaxSizePerMsg,
+		MaxInflightMsgs:           cfg.MaxInflightMsgs,
+		MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    raftLogger{cfg.Logger.With("component", "raft")},
+	}
+
+	switch {
+	case wal.Exist(walDir):
+		w, err := wal.Open(walDir, wal.Snapshot{}, n.lg)
+		if err != nil {
+			return nil, err
+		}
+		metaBytes, hs, ents, err := w.ReadAll()
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		meta, err := decodeWALMetadata(metaBytes)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		if meta.MemberID != n.id {
+			w.Close()
+			return nil, fmt.Errorf("%w: %s holds member %x but --name %s with these peer URLs is member %x; use this member's own data dir", ErrMemberIDMismatch, cfg.DataDir, meta.MemberID, cfg.Name, n.id)
+		}
+		n.clusterID = meta.ClusterID
+		if hs != nil {
+			if err := n.storage.SetHardState(hs); err != nil {
+				w.Close()
+				return nil, err
+			}
+			n.committed.Store(hs.GetCommit())
+			n.term.Store(hs.GetTerm())
+		}
+		if err := n.storage.Append(ents); err != nil {
+			w.Close()
+			return nil, err
+		}
+		n.w = w
+		n.lg.Info("restarting member from its WAL", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
+			"cluster-id", fmt.Sprintf("%x", n.clusterID), "commit-index", hs.GetCommit(), "term", hs.GetTerm(),
+			"last-index", lastIndex(ents), "entries", len(ents))
+		n.rn = raft.RestartNode(rcfg)
+	case cfg.NewCluster:
+		w, err := wal.Create(walDir, walMetadata{n.id, n.clusterID}.encode(), n.lg)
+		if err != nil {
+			return nil, err
+		}
+		n.w = w
+		peers := make([]raft.Peer, 0, len(cfg.InitialCluster))
+		for _, m := range cfg.InitialCluster {
+			peers = append(peers, raft.Peer{ID: m.ID, Context: []byte(m.Name)})
+		}
+		n.lg.Info("starting a new member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
+			"cluster-id", fmt.Sprintf("%x", n.clusterID), "initial-cluster-size", len(peers))
+		n.rn = raft.StartNode(rcfg, peers)
+	default:
+		// Joining an existing cluster with an empty data dir: start with no
+		// log; the leader sends this member the log (or a snapshot).
+		w, err := wal.Create(walDir, walMetadata{n.id, n.clusterID}.encode(), n.lg)
+		if err != nil {
+			return nil, err
+		}
+		n.w = w
+		n.lg.Info("joining an existing cluster", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id))
+		n.rn = raft.RestartNode(rcfg)
+	}
+
+	n.tr = transport.New(transport.Config{
+		ID:        n.id,
+		ClusterID: n.clusterID,
+		Handler:   n,
+		Logger:    n.lg.With("component", "transport"),
+	})
+	for _, m := range cfg.InitialCluster {
+		if m.ID != n.id {
+			n.tr.AddPeer(m.ID, m.PeerURLs)
+		}
+	}
+	return n, nil
+}
+
+func walDirOf(dataDir string) string { return dataDir + "/wal" }
+
+func lastIndex(ents []*raftpb.Entry) uint64 {
+	if len(ents) == 0 {
+		return 0
+	}
+	return ents[len(ents)-1].GetIndex()
+}
+
+// Start runs the Ready loop, the apply goroutine and the read loop.
+func (n *Node) Start() {
+	n.applied.set(n.cfg.StateMachine.AppliedIndex())
+	n.wg.Add(3)
+	go n.readyLoop()
+	go n.applyLoop()
+	go n.readLoop()
+}
+
+// Stop stops raft and the loops and closes the WAL. Safe to call twice.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		close(n.stopc)
+		n.wg.Wait()
+		n.rn.Stop()
+		n.tr.Stop()
+		if err := n.w.Close(); err != nil {
+			n.lg.Error("closing the WAL failed", "error", err)
+		}
+	})
+}
+
+// Done is closed when Stop has begun.
+func (n *Node) Done() <-chan struct{} { return n.stopc }
+
+// NextRequestID returns an id unique across members and restarts: the member
+// id in the top 16 bits, a millisecond clock and counter below.
+func (n *Node) NextRequestID() uint64 {
+	return n.id<<48 | (n.reqSeq.Add(1) & (1<<48 - 1))
+}
+
+// Propose hands data (which carries request id) to raft and waits for the
+// result of applying it. The caller's ctx bounds the wait.
+func (n *Node) Propose(ctx context.Context, id uint64, data []byte) (any, error) {
+	ch := n.waits.register(id)
+	if err := n.rn.Propose(ctx, data); err != nil {
+		n.waits.cancel(id)
+		return nil, n.ctxErr(ctx, err)
+	}
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-ctx.Done():
+		n.waits.cancel(id)
+		return nil, n.ctxErr(ctx, ctx.Err())
+	case <-n.stopc:
+		return nil, ErrStopped
+	}
+}
+
+// ctxErr turns a cancelled or expired wait into the error etcd would give.
+func (n *Node) ctxErr(ctx context.Context, err error) error {
+	if errors.Is(err, raft.ErrStopped) {
+		return ErrStopped
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if n.lead.Load() == raft.None {
+			return ErrTimeoutNoLeader
+		}
+		return ErrTimeout
+	}
+	return err
+}
+
+// Process implements transport.Handler: a peer's message enters raft.
+func (n *Node) Process(ctx context.Context, env transport.Envelope) error {
+	return n.rn.Step(ctx, env.Msg)
+}
+
+// IsIDRemoved implements transport.Handler (membership changes come later).
+func (n *Node) IsIDRemoved(id uint64) bool { return false }
+
+// ReportUnreachable implements transport.Handler.
+func (n *Node) ReportUnreachable(id uint64) { n.rn.ReportUnreachable(id) }
+
+func (n *Node) fatal(msg string, err error) { n.OnFatal(msg, err) }

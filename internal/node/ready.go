@@ -1,0 +1,115 @@
+package node
+
+import (
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/kvtrace/kvtrace/internal/transport"
+)
+
+// readyLoop is the heart of a member: it ticks raft and handles every Ready in
+// the order the raft package requires (go.etcd.io/raft/v3 node.go, Ready).
+// It is the only goroutine that writes the WAL and the MemoryStorage.
+func (n *Node) readyLoop() {
+	defer n.wg.Done()
+	ticker := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer ticker.Stop()
+	role := raft.StateFollower
+	for {
+		select {
+		case <-ticker.C:
+			n.rn.Tick()
+		case rd := <-n.rn.Ready():
+			if rd.SoftState != nil {
+				role = rd.SoftState.RaftState
+				n.setLeader(rd.SoftState.Lead, role == raft.StateLeader)
+			}
+			for _, rs := range rd.ReadStates {
+				select {
+				case n.readStateC <- rs:
+				case <-n.stopc:
+					return
+				}
+			}
+			isLeader := role == raft.StateLeader
+
+			// The leader sends BEFORE it persists: appending to its own WAL
+			// and replicating to followers happen in parallel (raft thesis
+			// §10.2.1; etcd server/etcdserver/raft.go, raftNode.start). Its
+			// own ack is counted by raft only after Advance, i.e. after the
+			// fsync below, so the commit still needs a durable majority.
+			if isLeader {
+				n.send(rd.Messages)
+			}
+
+			// Entries and HardState MUST be durable BEFORE a follower sends
+			// MsgAppResp or a vote: the ack is a promise that survives a crash.
+			if err := n.w.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+				n.fatal("wal: saving entries failed; this member cannot persist and must stop", err)
+				return
+			}
+			if !raft.IsEmptyHardState(rd.HardState) {
+				if err := n.storage.SetHardState(rd.HardState); err != nil {
+					n.fatal("raft storage: setting hard state failed", err)
+					return
+				}
+				n.term.Store(rd.HardState.GetTerm())
+				n.committed.Store(rd.HardState.GetCommit())
+			}
+			if len(rd.Entries) > 0 {
+				if err := n.storage.Append(rd.Entries); err != nil {
+					n.fatal("raft storage: append failed", err)
+					return
+				}
+			}
+
+			// A follower (or candidate) sends AFTER the fsync above.
+			if !isLeader {
+				n.send(rd.Messages)
+			}
+
+			// Committed entries go to the apply goroutine IN LOG ORDER; applying
+			// runs concurrently with the next Ready.
+			if len(rd.CommittedEntries) > 0 {
+				select {
+				case n.applyc <- rd.CommittedEntries:
+				case <-n.stopc:
+					return
+				}
+			}
+			n.rn.Advance()
+		case <-n.stopc:
+			return
+		}
+	}
+}
+
+func (n *Node) setLeader(lead uint64, isLeader bool) {
+	n.isLeader.Store(isLeader)
+	if old := n.lead.Swap(lead); old != lead {
+		n.lg.Info("leader changed", "leader", hexID(lead), "previous", hexID(old), "term", n.rn.Status().Term)
+		n.leaderChangedMu.Lock()
+		close(n.leaderChanged)
+		n.leaderChanged = make(chan struct{})
+		n.leaderChangedMu.Unlock()
+	}
+}
+
+func (n *Node) leaderChangedNotify() <-chan struct{} {
+	n.leaderChangedMu.Lock()
+	defer n.leaderChangedMu.Unlock()
+	return n.leaderChanged
+}
+
+func (n *Node) send(msgs []*raftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	envs := make([]transport.Envelope, 0, len(msgs))
+	for _, m := range msgs {
+		envs = append(envs, transport.Envelope{Msg: m})
+	}
+	n.tr.Send(envs)
+}
