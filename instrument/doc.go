@@ -1,12 +1,75 @@
-// Package instrument names the boundaries of kvtrace's write path and, in later
-// work, records spans, evaluates failpoints and marks debugger anchors at them.
+// Package instrument names the boundaries of kvtrace's write path and, at
+// each of them, records spans, evaluates failpoints and offers a debugger
+// anchor. docs/spans.md is the span vocabulary; this package is its
+// plumbing.
 //
 // Contract:
 //
-//  1. Every boundary has ONE name (see names.go). The same string is the span
+//  1. Every boundary has ONE name (names.go). The same string is the span
 //     name, the failpoint name and the debugger anchor, so a reader who sees a
 //     span in the tracer can set a failpoint or a breakpoint with the same word.
-//  2. instrument imports no other kvtrace package; internal/node, internal/wal
-//     and internal/store import it, never the other way round.
-//  3. When nothing is traced the calls cost a branch and no allocation.
+//     A boundary calls, in this order: Anchor(name, member, term, index),
+//     Failpoint(name), then starts its span.
+//  2. instrument imports no other kvtrace package; internal/node, internal/wal,
+//     internal/store and the transport import it, never the other way round.
+//  3. When nothing is traced the calls cost a branch and no allocation:
+//     Disabled() hands out a no-op tracer whose contexts are invalid, and
+//     AppendEntryContext, EncodeMeta and LinksFor then add nothing; Failpoint
+//     is one atomic load while no failpoint is set; Anchor is an empty call.
+//
+// # Spans and files (provider.go, otlpfile.go, otlpconv.go)
+//
+// Setup builds one member's tracer provider: resource service.name=kvd,
+// service.instance.id=<member>, kv.member_id=<hex id>; parent-based ratio
+// sampling; a batch processor per exporter flushing at least every second;
+// the global propagator set to W3C TraceContext. Shutdown MUST be called
+// before exit, or the last batch is lost.
+//
+// The file exporter appends one OTLP ExportTraceServiceRequest per line in
+// the OTLP JSON encoding (ids as lower-case hex, 64-bit times as decimal
+// strings, enums as numbers), one write per line to an O_APPEND file, fsync
+// on Shutdown. ReadSpansFile and DecodeLine read it back, and also accept
+// base64 ids and enum names, so files written by an OpenTelemetry Collector
+// or by plain protojson read the same.
+//
+// # Trace context in entries and messages (entryctx.go, msgctx.go)
+//
+// The serving member appends the write's 55-byte W3C traceparent to the
+// encoded etcdserverpb.InternalRaftRequest as protobuf field EntryTraceField
+// (77001, bytes). Every member reads it back with EntryContext from the entry
+// itself, so the context survives batching, re-sends by a new leader, WAL
+// replay and snapshots. A message's sender span travels beside the message,
+// as EncodeMeta bytes in the transport envelope's Meta field.
+//
+// # Failpoints (failpoint.go, failpoint_http.go)
+//
+// Every name of names.go is registered with go.etcd.io/gofail's runtime when
+// the package loads. Terms are gofail's; return("pause") is kvtrace's
+// convention for "block this goroutine here until the term is changed or
+// cleared" (see names.go). Control them in-process with SetFailpoint and
+// ClearFailpoint, or over HTTP with EnableFailpoints on a loopback address:
+//
+//	curl -s 127.0.0.1:2381/                                     # list
+//	curl -X PUT -d 'return("pause")' 127.0.0.1:2381/raftBeforeSave
+//	curl -X DELETE 127.0.0.1:2381/raftBeforeSave                # release
+//
+// GOFAIL_FAILPOINTS="name=term;..." still sets terms at start-up. Prefer
+// EnableFailpoints to GOFAIL_HTTP: gofail's own server bypasses this package,
+// so it cannot release a pause and it keeps Failpoint off its fast path.
+//
+// # Debugger anchors (anchor.go)
+//
+// Anchor is an empty, never-inlined function every boundary calls with its
+// name, the member and the raft entry (term, index) it is handling. To stop
+// member m2 just before it fsyncs the WAL for entry 42:
+//
+//	$ dlv exec ./bin/kvd -- --name m2 ...     (or dlv attach <pid>)
+//	(dlv) break instrument.Anchor
+//	(dlv) condition 1 name == "wal.fsync" && member == "m2" && index == 42
+//	(dlv) continue
+//	(dlv) stack        # the boundary is frame 1
+//
+// The arguments are readable at the breakpoint in optimized builds too;
+// build with -gcflags=all='-N -l' (dlv debug does) to also see the caller's
+// locals.
 package instrument
