@@ -80,7 +80,7 @@ func (n *Node) readLoop() {
 func (n *Node) requestReadIndex() (uint64, error) {
 	var rctx [8]byte
 	binary.BigEndian.PutUint64(rctx[:], n.NextRequestID())
-	leaderChanged := n.leaderChangedNotify()
+	leaderChanged := n.LeaderChangedNotify()
 	deadline := time.NewTimer(n.requestTimeout())
 	defer deadline.Stop()
 	retry := time.NewTicker(n.cfg.ElectionTimeout / 2)

@@ -97,7 +97,8 @@ func (n *Node) setLeader(lead uint64, isLeader bool) {
 	}
 }
 
-func (n *Node) leaderChangedNotify() <-chan struct{} {
+// LeaderChangedNotify returns a channel closed at the next leader change.
+func (n *Node) LeaderChangedNotify() <-chan struct{} {
 	n.leaderChangedMu.Lock()
 	defer n.leaderChangedMu.Unlock()
 	return n.leaderChanged

@@ -8,7 +8,6 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -53,13 +52,6 @@ func New(st *store.Store, dbPath string, limits Limits, lg *slog.Logger) *Server
 // SetNode attaches the raft member (built with this Server as StateMachine).
 func (s *Server) SetNode(n *node.Node, name string, clientURLs []string) {
 	s.node, s.name, s.clientURLs = n, name, clientURLs
-}
-
-// Register adds the etcd services to a client gRPC server.
-func (s *Server) Register(g *grpc.Server) {
-	pb.RegisterKVServer(g, &kvServer{s: s})
-	pb.RegisterMaintenanceServer(g, &maintenanceServer{s: s})
-	pb.RegisterClusterServer(g, &clusterServer{s: s})
 }
 
 // Apply implements node.StateMachine.
