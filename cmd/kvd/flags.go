@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,6 +36,13 @@ type config struct {
 	backendBatchInterval     time.Duration
 	backendBatchLimit        int
 	logLevel                 slog.Level
+
+	trace            bool    // --trace
+	traceFile        string  // --trace-file
+	traceOTLP        string  // --trace-otlp-endpoint
+	traceSampleRatio float64 // --trace-sample-ratio
+	failpointAddr    string  // --failpoint-addr
+	adminAddr        string  // --admin-addr
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -60,6 +68,12 @@ func parseFlags(args []string) (*config, error) {
 		batchLim    = fs.Int("backend-batch-limit", 10000, "the maximum operations before commit the backend transaction")
 		logLevel    = fs.String("log-level", "info", "configures log level: debug, info, warn, error")
 		showVersion = fs.Bool("version", false, "print the version and exit")
+		traceOn     = fs.Bool("trace", false, "record spans at every raft/WAL/bbolt boundary (docs/spans.md) to <data-dir>/trace/spans.jsonl")
+		traceFile   = fs.String("trace-file", "", "with --trace: write spans to this file instead (OTLP JSON lines)")
+		traceOTLP   = fs.String("trace-otlp-endpoint", "", "also send spans to this OTLP gRPC collector (host:port); OTEL_EXPORTER_OTLP_* variables apply")
+		traceRatio  = fs.Float64("trace-sample-ratio", 1, "fraction of client writes traced (parent-based: a sampled client traceparent is always kept)")
+		fpAddr      = fs.String("failpoint-addr", "", "serve the gofail failpoint control protocol on this loopback address (e.g. 127.0.0.1:22381)")
+		adminAddr   = fs.String("admin-addr", "", "serve the admin API (message faults, /faults) on this loopback address")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -91,6 +105,12 @@ func parseFlags(args []string) (*config, error) {
 		quotaBackendBytes:    *quota,
 		backendBatchInterval: *batchIvl,
 		backendBatchLimit:    *batchLim,
+		trace:                *traceOn || *traceFile != "" || *traceOTLP != "",
+		traceFile:            *traceFile,
+		traceOTLP:            *traceOTLP,
+		traceSampleRatio:     *traceRatio,
+		failpointAddr:        *fpAddr,
+		adminAddr:            *adminAddr,
 	}
 	if c.dataDir == "" {
 		c.dataDir = c.name + ".kvd"
@@ -118,6 +138,12 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.heartbeat == 0 || c.election < 5*c.heartbeat {
 		return nil, fmt.Errorf("--election-timeout[%v] should be at least 5 times as --heartbeat-interval[%v]", c.election, c.heartbeat)
+	}
+	if c.traceSampleRatio <= 0 || c.traceSampleRatio > 1 {
+		return nil, fmt.Errorf("--trace-sample-ratio %v: want a fraction in (0, 1]", c.traceSampleRatio)
+	}
+	if c.trace && c.traceFile == "" && c.traceOTLP == "" {
+		c.traceFile = filepath.Join(c.dataDir, "trace", "spans.jsonl")
 	}
 	if c.quotaBackendBytes == 0 {
 		c.quotaBackendBytes = 2 << 30

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -13,9 +15,12 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/kvtrace/kvtrace/instrument"
 	"github.com/kvtrace/kvtrace/internal/node"
 	"github.com/kvtrace/kvtrace/internal/server"
 	"github.com/kvtrace/kvtrace/internal/store"
@@ -69,6 +74,39 @@ func serve(c *config) error {
 	ci, ct := st.ConsistentIndex()
 	lg.Info("opened backend", "path", dbPath, "consistent-index", ci, "term", ct, "revision", st.Rev(), "compact-revision", st.CompactRev())
 
+	// Tracing, failpoints and the admin API are opt-in; with none of their
+	// flags kvd runs the plain write path (instrument's off paths are a
+	// branch each).
+	memberID := node.MemberID(c.initialAdvertisePeerURLs, c.initialClusterToken)
+	for _, m := range members {
+		if m.Name == c.name {
+			memberID = m.ID
+		}
+	}
+	tp := instrument.Disabled()
+	if c.trace {
+		if tp, err = instrument.Setup(instrument.Config{Member: c.name, MemberID: memberID, File: c.traceFile,
+			OTLPEndpoint: c.traceOTLP, SampleRatio: c.traceSampleRatio}); err != nil {
+			st.Close()
+			return fmt.Errorf("setting up tracing: %w", err)
+		}
+		lg.Info("tracing on", "file", c.traceFile, "otlp-endpoint", c.traceOTLP, "sample-ratio", c.traceSampleRatio)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			lg.Error("flushing spans failed", "error", err)
+		}
+	}()
+	if c.failpointAddr != "" {
+		if err := instrument.EnableFailpoints(c.failpointAddr); err != nil {
+			st.Close()
+			return err
+		}
+		lg.Info("serving failpoint control", "address", instrument.FailpointsAddr())
+	}
+
 	srv := server.New(st, dbPath, server.Limits{MaxRequestBytes: c.maxRequestBytes, MaxTxnOps: c.maxTxnOps}, lg.With("component", "server"))
 	n, err := node.New(node.Config{
 		Name:              c.name,
@@ -81,12 +119,24 @@ func serve(c *config) error {
 		SnapshotCount:     c.snapshotCount,
 		StateMachine:      srv,
 		Logger:            lg.With("component", "node"),
+		Tracer:            tracerOrNil(tp),
 	})
 	if err != nil {
 		st.Close()
 		return err
 	}
 	srv.SetNode(n, c.name, c.advertiseClientURLs)
+	srv.SetTracer(tracerOrNil(tp), c.name, n.ID())
+	if c.adminAddr != "" {
+		ln, err := listenLoopback(c.adminAddr, "admin-addr")
+		if err != nil {
+			st.Close()
+			return err
+		}
+		admin := &adminServer{lg: lg.With("component", "admin"), tr: n.Transport(), members: members, self: n.ID()}
+		lg.Info("serving the admin API", "address", ln.Addr().String())
+		go http.Serve(ln, admin)
+	}
 
 	peerGRPC := grpc.NewServer(n.Transport().ServerOptions()...)
 	n.Transport().Register(peerGRPC)
@@ -96,12 +146,18 @@ func serve(c *config) error {
 	}
 	n.Start()
 
-	clientGRPC := grpc.NewServer(
-		grpc.MaxRecvMsgSize(c.maxRequestBytes+grpcOverheadBytes),
-		grpc.MaxSendMsgSize(1<<31-1),
-		grpc.MaxConcurrentStreams(1<<31-1),
+	clientOpts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(c.maxRequestBytes + grpcOverheadBytes),
+		grpc.MaxSendMsgSize(1<<31 - 1),
+		grpc.MaxConcurrentStreams(1<<31 - 1),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	if tp.Enabled() {
+		// otelgrpc opens the RPC span, continuing a client's W3C traceparent.
+		clientOpts = append(clientOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(tp.TracerProvider()))))
+	}
+	clientGRPC := grpc.NewServer(clientOpts...)
 	srv.Register(clientGRPC)
 	for _, ln := range clientLns {
 		lg.Info("ready to serve client requests", "address", ln.Addr().String())
@@ -157,3 +213,12 @@ func urlsString(us []*url.URL) string {
 }
 
 func runtimeVersion() string { return runtime.Version() }
+
+// tracerOrNil gives the node and server a tracer only when tracing is on, so
+// their off paths skip span work entirely.
+func tracerOrNil(p *instrument.Provider) trace.Tracer {
+	if !p.Enabled() {
+		return nil
+	}
+	return p.Tracer()
+}

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"context"
 	"fmt"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvtrace/kvtrace/instrument"
 )
 
 // applyLoop applies committed entries one batch at a time, in log order.
@@ -36,7 +39,12 @@ func (n *Node) applyEntry(sm StateMachine, e *raftpb.Entry) {
 		if already {
 			return
 		}
-		id, res := sm.Apply(idx, term, e.GetData())
+		ctx, end := n.trace.applyCtx(e)
+		instrument.Failpoint(instrument.BeforeApply)
+		instrument.Anchor(instrument.Apply, n.cfg.Name, term, idx)
+		id, res := sm.Apply(ctx, idx, term, e.GetData())
+		instrument.Failpoint(instrument.AfterApply)
+		end()
 		if id != 0 {
 			n.waits.trigger(id, res)
 		}
@@ -50,7 +58,7 @@ func (n *Node) applyEntry(sm StateMachine, e *raftpb.Entry) {
 		// is rebuilt from the log), even when the store already saw them.
 		n.rn.ApplyConfChange(&cc)
 		if !already {
-			sm.Apply(idx, term, nil)
+			sm.Apply(context.Background(), idx, term, nil)
 		}
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
@@ -60,7 +68,7 @@ func (n *Node) applyEntry(sm StateMachine, e *raftpb.Entry) {
 		}
 		n.rn.ApplyConfChange(&cc)
 		if !already {
-			sm.Apply(idx, term, nil)
+			sm.Apply(context.Background(), idx, term, nil)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Member is one entry of --initial-cluster.
@@ -27,7 +30,8 @@ type StateMachine interface {
 	// that AppliedIndex after a crash names exactly what is in the store.
 	// It returns the id of the request the entry carried (0 if none) and the
 	// result to hand to the proposer waiting on that id.
-	Apply(index, term uint64, data []byte) (reqID uint64, result any)
+	// ctx carries the entry's apply span when the entry is traced.
+	Apply(ctx context.Context, index, term uint64, data []byte) (reqID uint64, result any)
 	// AppliedIndex is the index of the last entry whose effects are in the
 	// state machine (etcd's consistent index).
 	AppliedIndex() uint64
@@ -50,6 +54,8 @@ type Config struct {
 
 	StateMachine StateMachine
 	Logger       *slog.Logger
+	// Tracer records the raft-level spans of docs/spans.md; nil = off.
+	Tracer trace.Tracer
 }
 
 func (c *Config) validate() error {

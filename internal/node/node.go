@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/kvtrace/kvtrace/instrument"
 	"github.com/kvtrace/kvtrace/internal/transport"
 	"github.com/kvtrace/kvtrace/internal/wal"
 )
@@ -31,6 +32,7 @@ type Node struct {
 	w       *wal.WAL
 	tr      *transport.Transport
 
+	trace   *nodeTracer
 	waits   *waitRegistry
 	applied *appliedWaiters
 	reqSeq  atomic.Uint64 // low bits of request ids; high bits are the member id
@@ -115,6 +117,7 @@ func New(cfg Config) (*Node, error) {
 		applyc:        make(chan []*raftpb.Entry, 128),
 		stopc:         make(chan struct{}),
 	}
+	n.trace = newNodeTracer(cfg.Tracer, cfg.Name, n.id, cfg.InitialCluster)
 	n.OnFatal = func(msg string, err error) {
 		n.lg.Error(msg, "error", err)
 		os.Exit(1)
@@ -226,6 +229,8 @@ func lastIndex(ents []*raftpb.Entry) uint64 {
 
 // Start runs the Ready loop, the apply goroutine and the read loop.
 func (n *Node) Start() {
+	before, after := n.trace.walHooks()
+	n.w.SetHooks(wal.Hooks{BeforeSync: before, AfterSync: after})
 	n.applied.set(n.cfg.StateMachine.AppliedIndex())
 	n.wg.Add(3)
 	go n.readyLoop()
@@ -290,7 +295,11 @@ func (n *Node) ctxErr(ctx context.Context, err error) error {
 
 // Process implements transport.Handler: a peer's message enters raft.
 func (n *Node) Process(ctx context.Context, env transport.Envelope) error {
-	return n.rn.Step(ctx, env.Msg)
+	end := n.trace.received(env)
+	instrument.Anchor(instrument.Receive, n.cfg.Name, env.Msg.GetTerm(), env.Msg.GetIndex())
+	err := n.rn.Step(ctx, env.Msg)
+	end()
+	return err
 }
 
 // IsIDRemoved implements transport.Handler (membership changes come later).

@@ -6,7 +6,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
-	"github.com/kvtrace/kvtrace/internal/transport"
+	"github.com/kvtrace/kvtrace/instrument"
 )
 
 // readyLoop is the heart of a member: it ticks raft and handles every Ready in
@@ -17,6 +17,11 @@ func (n *Node) readyLoop() {
 	ticker := time.NewTicker(n.cfg.HeartbeatInterval)
 	defer ticker.Stop()
 	role := raft.StateFollower
+	var prevCommit uint64
+	if hs, _, err := n.storage.InitialState(); err == nil {
+		prevCommit = hs.GetCommit()
+	}
+	t := n.trace
 	for {
 		select {
 		case <-ticker.C:
@@ -25,6 +30,10 @@ func (n *Node) readyLoop() {
 			if rd.SoftState != nil {
 				role = rd.SoftState.RaftState
 				n.setLeader(rd.SoftState.Lead, role == raft.StateLeader)
+				t.role.Store(roleName(role))
+			}
+			if rd.HardState != nil && rd.HardState.GetTerm() != 0 {
+				t.term.Store(rd.HardState.GetTerm())
 			}
 			for _, rs := range rd.ReadStates {
 				select {
@@ -40,23 +49,35 @@ func (n *Node) readyLoop() {
 			// §10.2.1; etcd server/etcdserver/raft.go, raftNode.start). Its
 			// own ack is counted by raft only after Advance, i.e. after the
 			// fsync below, so the commit still needs a durable majority.
+			traced := t.appended(rd.Entries)
 			if isLeader {
+				instrument.Failpoint(instrument.BeforeLeaderSend)
 				n.send(rd.Messages)
 			}
 
 			// Entries and HardState MUST be durable BEFORE a follower sends
 			// MsgAppResp or a vote: the ack is a promise that survives a crash.
+			instrument.Failpoint(instrument.BeforeSave)
+			instrument.Anchor(instrument.WALSave, n.cfg.Name, rd.HardState.GetTerm(), lastIndex(rd.Entries))
+			span := t.startWALSave(traced, rd.HardState, rd.Entries, rd.MustSync, prevCommit)
 			if err := n.w.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
 				n.fatal("wal: saving entries failed; this member cannot persist and must stop", err)
 				return
 			}
+			t.endWALSave(span, traced)
+			instrument.Failpoint(instrument.AfterSave)
 			if !raft.IsEmptyHardState(rd.HardState) {
 				if err := n.storage.SetHardState(rd.HardState); err != nil {
 					n.fatal("raft storage: setting hard state failed", err)
 					return
 				}
 				n.term.Store(rd.HardState.GetTerm())
-				n.committed.Store(rd.HardState.GetCommit())
+				if c := rd.HardState.GetCommit(); c > prevCommit {
+					n.committed.Store(c)
+					instrument.Anchor(instrument.CommitAdvance, n.cfg.Name, rd.HardState.GetTerm(), c)
+					t.committed(c, isLeader)
+					prevCommit = c
+				}
 			}
 			if len(rd.Entries) > 0 {
 				if err := n.storage.Append(rd.Entries); err != nil {
@@ -67,6 +88,7 @@ func (n *Node) readyLoop() {
 
 			// A follower (or candidate) sends AFTER the fsync above.
 			if !isLeader {
+				instrument.Failpoint(instrument.BeforeFollowerSend)
 				n.send(rd.Messages)
 			}
 
@@ -108,9 +130,5 @@ func (n *Node) send(msgs []*raftpb.Message) {
 	if len(msgs) == 0 {
 		return
 	}
-	envs := make([]transport.Envelope, 0, len(msgs))
-	for _, m := range msgs {
-		envs = append(envs, transport.Envelope{Msg: m})
-	}
-	n.tr.Send(envs)
+	n.tr.Send(n.trace.envelopes(msgs))
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvtrace/kvtrace/instrument"
 	"github.com/kvtrace/kvtrace/internal/apply"
 	"github.com/kvtrace/kvtrace/internal/node"
 	"github.com/kvtrace/kvtrace/internal/store"
@@ -36,6 +37,7 @@ type Server struct {
 	name       string
 	clientURLs []string
 	dbPath     string
+	trace      *serverTracer
 }
 
 // New builds a server over an open store. Call SetNode before serving.
@@ -46,7 +48,7 @@ func New(st *store.Store, dbPath string, limits Limits, lg *slog.Logger) *Server
 	if limits.MaxTxnOps == 0 {
 		limits.MaxTxnOps = 128
 	}
-	return &Server{lg: lg, store: st, dbPath: dbPath, applier: apply.New(st, lg), limits: limits}
+	return &Server{lg: lg, store: st, dbPath: dbPath, applier: apply.New(st, lg), limits: limits, trace: &serverTracer{}}
 }
 
 // SetNode attaches the raft member (built with this Server as StateMachine).
@@ -55,7 +57,7 @@ func (s *Server) SetNode(n *node.Node, name string, clientURLs []string) {
 }
 
 // Apply implements node.StateMachine.
-func (s *Server) Apply(index, term uint64, data []byte) (uint64, any) {
+func (s *Server) Apply(ctx context.Context, index, term uint64, data []byte) (uint64, any) {
 	if data == nil {
 		// An empty or conf-change entry still advances the consistent index
 		// in the store, in its own batch-tx write.
@@ -68,7 +70,9 @@ func (s *Server) Apply(index, term uint64, data []byte) (uint64, any) {
 		s.store.Write(index, term).End()
 		return 0, nil
 	}
+	end := s.trace.mvccWrite(ctx, index, term, &r)
 	res := s.applier.Apply(index, term, &r)
+	end(res)
 	return r.GetHeader().GetID(), res
 }
 
@@ -100,7 +104,11 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.node.RequestTimeout())
 	defer cancel()
+	// The write's trace context rides inside the entry (docs/spans.md).
+	ctx, data, endSpan := s.trace.propose(ctx, id, r, data)
+	instrument.Anchor(instrument.Propose, s.name, 0, 0)
 	v, err := s.node.Propose(ctx, id, data)
+	endSpan(v, err)
 	if err != nil {
 		return nil, togRPCError(err)
 	}

@@ -10,6 +10,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/kvtrace/kvtrace/instrument"
 )
 
 // ErrClosed is returned by operations on a closed Store.
@@ -272,6 +274,8 @@ func (b *backend) commitLocked(final bool) error {
 	b.frozen, b.buf = b.buf, make(map[string][]byte, len(b.buf))
 	b.bufMu.Unlock()
 	// Step 3.
+	instrument.Failpoint(instrument.BeforeCommit)
+	instrument.Anchor(instrument.BackendCommit, "", b.applied.term, b.applied.index)
 	err := b.tx.Commit()
 	b.tx = nil
 	if err != nil {
@@ -295,6 +299,7 @@ func (b *backend) commitLocked(final bool) error {
 	b.bufMu.Lock()
 	b.frozen = nil
 	b.bufMu.Unlock()
+	instrument.Failpoint(instrument.AfterCommit)
 	// Step 6. The hook runs with b.mu held: it MUST NOT call into the Store.
 	if b.hooks.OnBatchCommit != nil {
 		b.hooks.OnBatchCommit(info)

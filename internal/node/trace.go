@@ -1,0 +1,428 @@
+package node
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kvtrace/kvtrace/instrument"
+	"github.com/kvtrace/kvtrace/internal/transport"
+)
+
+// tracedEntry is an entry whose payload carries a sampled trace context
+// (docs/spans.md, "How the context travels").
+type tracedEntry struct {
+	index, term uint64
+	sc          trace.SpanContext
+}
+
+// ackRec is one MsgAppResp the leader received: the follower now holds
+// everything up to index, as of at.
+type ackRec struct {
+	index uint64
+	at    time.Time
+}
+
+const (
+	maxRecent = 1 << 14 // traced entries remembered for acks and commit notices
+	maxAcks   = 1 << 10 // acks remembered per follower
+)
+
+// nodeTracer records the raft-level spans of one member. When off, every
+// method returns at its first line: no allocation, no lock.
+//
+// Fields below mu are touched by the Ready loop only, except where noted.
+type nodeTracer struct {
+	on     bool
+	tr     trace.Tracer
+	member string
+	id     uint64
+	names  map[uint64]string // member id → name, fixed after New
+	voters int
+
+	// mu guards recent and acks: the Ready loop writes recent, transport
+	// goroutines read it (Process) and write acks.
+	mu     sync.Mutex
+	recent []tracedEntry // by index, ascending
+	acks   map[uint64][]ackRec
+
+	pendingCommit []tracedEntry        // appended here, commit not yet seen
+	ackSent       map[uint64]uint64    // per peer: highest index covered by a traced MsgAppResp
+	commitSent    map[uint64]uint64    // per peer: highest commit announced in a traced message
+	saveEnd       map[uint64]time.Time // index → when this member's WAL save of it ended
+
+	// fsync bookkeeping, set around WAL.Save on the Ready loop; the WAL calls
+	// the sync hooks synchronously inside Save.
+	walCtx    context.Context
+	syncStart time.Time
+
+	// role and term are written by the Ready loop and read by the transport
+	// and apply goroutines for span attributes.
+	role atomic.Value // string
+	term atomic.Uint64
+}
+
+func newNodeTracer(tr trace.Tracer, member string, id uint64, members []Member) *nodeTracer {
+	t := &nodeTracer{on: tr != nil, tr: tr, member: member, id: id, names: map[uint64]string{}, voters: len(members)}
+	for _, m := range members {
+		t.names[m.ID] = m.Name
+	}
+	if t.on {
+		t.acks = map[uint64][]ackRec{}
+		t.ackSent = map[uint64]uint64{}
+		t.commitSent = map[uint64]uint64{}
+		t.saveEnd = map[uint64]time.Time{}
+	}
+	return t
+}
+
+func (t *nodeTracer) name(id uint64) string {
+	if n, ok := t.names[id]; ok {
+		return n
+	}
+	return instrument.HexID(id)
+}
+
+func (t *nodeTracer) base() []attribute.KeyValue {
+	return []attribute.KeyValue{
+		instrument.AttrMember.String(t.member),
+		instrument.AttrMemberID.String(instrument.HexID(t.id)),
+		instrument.AttrRole.String(t.roleString()),
+		instrument.AttrTerm.Int64(int64(t.term.Load())),
+	}
+}
+
+func (t *nodeTracer) roleString() string {
+	if r, ok := t.role.Load().(string); ok {
+		return r
+	}
+	return instrument.RoleFollower
+}
+
+func roleName(s raft.StateType) string {
+	switch s {
+	case raft.StateLeader:
+		return instrument.RoleLeader
+	case raft.StateCandidate:
+		return instrument.RoleCandidate
+	case raft.StatePreCandidate:
+		return instrument.RolePreCandidate
+	}
+	return instrument.RoleFollower
+}
+
+// tracedIn returns the traced entries among ents.
+func tracedIn(ents []*raftpb.Entry) []tracedEntry {
+	var out []tracedEntry
+	for _, e := range ents {
+		if e.GetType() != raftpb.EntryNormal {
+			continue
+		}
+		if sc, ok := instrument.EntryContext(e.GetData()); ok {
+			out = append(out, tracedEntry{e.GetIndex(), e.GetTerm(), sc})
+		}
+	}
+	return out
+}
+
+// appended records entries this member is about to persist. Entries at or
+// beyond the first new index replace what was there (raft log truncation).
+func (t *nodeTracer) appended(ents []*raftpb.Entry) []tracedEntry {
+	if !t.on || len(ents) == 0 {
+		return nil
+	}
+	first := ents[0].GetIndex()
+	traced := tracedIn(ents)
+	t.mu.Lock()
+	cut := sort.Search(len(t.recent), func(i int) bool { return t.recent[i].index >= first })
+	t.recent = append(t.recent[:cut], traced...)
+	if len(t.recent) > maxRecent {
+		t.recent = append([]tracedEntry(nil), t.recent[len(t.recent)-maxRecent/2:]...)
+	}
+	t.mu.Unlock()
+	keep := t.pendingCommit[:0]
+	for _, p := range t.pendingCommit {
+		if p.index < first {
+			keep = append(keep, p)
+		}
+	}
+	t.pendingCommit = append(keep, traced...)
+	return traced
+}
+
+// recentIn returns remembered traced entries with lo < index <= hi.
+func (t *nodeTracer) recentIn(lo, hi uint64) []tracedEntry {
+	if hi <= lo {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := sort.Search(len(t.recent), func(i int) bool { return t.recent[i].index > lo })
+	j := sort.Search(len(t.recent), func(i int) bool { return t.recent[i].index > hi })
+	if i >= j {
+		return nil
+	}
+	return append([]tracedEntry(nil), t.recent[i:j]...)
+}
+
+func links(es []tracedEntry) []trace.Link {
+	out := make([]trace.Link, 0, len(es))
+	for _, e := range es {
+		out = append(out, trace.Link{SpanContext: e.sc, Attributes: []attribute.KeyValue{
+			instrument.AttrIndex.Int64(int64(e.index)), instrument.AttrTerm.Int64(int64(e.term))}})
+	}
+	return out
+}
+
+// startWALSave opens the wal.save span for one Ready; end it with endWALSave.
+func (t *nodeTracer) startWALSave(traced []tracedEntry, hs *raftpb.HardState, ents []*raftpb.Entry, mustSync bool, prevCommit uint64) trace.Span {
+	if !t.on {
+		return nil
+	}
+	all := traced
+	if hs != nil && hs.GetCommit() > prevCommit {
+		all = append(append([]tracedEntry(nil), traced...), t.committable(hs.GetCommit())...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	attrs := append(t.base(),
+		instrument.AttrEntries.Int(len(ents)),
+		instrument.AttrMustSync.Bool(mustSync),
+		instrument.AttrHSCommit.Int64(int64(hs.GetCommit())),
+		instrument.AttrHSTerm.Int64(int64(hs.GetTerm())),
+	)
+	if len(ents) > 0 {
+		attrs = append(attrs, instrument.AttrFirstIndex.Int64(int64(ents[0].GetIndex())),
+			instrument.AttrLastIndex.Int64(int64(ents[len(ents)-1].GetIndex())))
+	}
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), all[0].sc)
+	ctx, span := t.tr.Start(ctx, instrument.WALSave, trace.WithAttributes(attrs...), trace.WithLinks(links(all)...))
+	t.walCtx = ctx
+	return span
+}
+
+// committable returns pending entries with index <= commit (not removed).
+func (t *nodeTracer) committable(commit uint64) []tracedEntry {
+	var out []tracedEntry
+	for _, p := range t.pendingCommit {
+		if p.index <= commit {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (t *nodeTracer) endWALSave(span trace.Span, traced []tracedEntry) {
+	if span == nil {
+		return
+	}
+	now := time.Now()
+	for _, e := range traced {
+		t.saveEnd[e.index] = now
+	}
+	span.End()
+	t.walCtx = nil
+}
+
+// walHooks measure the fdatasync as a child of the current wal.save span,
+// and evaluate the walBeforeSync/walAfterSync failpoints.
+func (t *nodeTracer) walHooks() (before, after func(bytes int)) {
+	before = func(bytes int) {
+		instrument.Failpoint(instrument.WALBeforeSync)
+		instrument.Anchor(instrument.WALSync, t.member, t.term.Load(), 0)
+		if t.on && t.walCtx != nil {
+			t.syncStart = time.Now()
+		}
+	}
+	after = func(bytes int) {
+		if t.on && t.walCtx != nil && !t.syncStart.IsZero() {
+			_, span := t.tr.Start(t.walCtx, instrument.WALSync, trace.WithTimestamp(t.syncStart),
+				trace.WithAttributes(append(t.base(), instrument.AttrBytes.Int(bytes))...))
+			span.End()
+			t.syncStart = time.Time{}
+		}
+		instrument.Failpoint(instrument.WALAfterSync)
+	}
+	return before, after
+}
+
+// committed emits raft.commit for every pending traced entry the new commit
+// index covers. On the leader it names the quorum from the acks it saw.
+func (t *nodeTracer) committed(commit uint64, isLeader bool) {
+	if !t.on || len(t.pendingCommit) == 0 {
+		return
+	}
+	keep := t.pendingCommit[:0]
+	for _, p := range t.pendingCommit {
+		if p.index > commit {
+			keep = append(keep, p)
+			continue
+		}
+		attrs := append(t.base(), instrument.AttrIndex.Int64(int64(p.index)),
+			instrument.AttrCommit.Int64(int64(commit)))
+		if isLeader {
+			quorum := t.quorumFor(p.index)
+			if len(quorum) > 0 {
+				attrs = append(attrs, instrument.AttrQuorum.StringSlice(quorum),
+					instrument.AttrQuorumLast.String(quorum[len(quorum)-1]))
+			}
+		}
+		ctx := trace.ContextWithRemoteSpanContext(context.Background(), p.sc)
+		_, span := t.tr.Start(ctx, instrument.CommitAdvance, trace.WithAttributes(attrs...))
+		span.End()
+		delete(t.saveEnd, p.index)
+	}
+	t.pendingCommit = keep
+}
+
+// quorumFor orders the members by when they first held index durably (the
+// leader: its WAL save ended; a follower: its MsgAppResp arrived) and
+// returns the first majority; the last one completed the quorum.
+func (t *nodeTracer) quorumFor(index uint64) []string {
+	type holder struct {
+		name string
+		at   time.Time
+	}
+	var hs []holder
+	if at, ok := t.saveEnd[index]; ok {
+		hs = append(hs, holder{t.member, at})
+	}
+	t.mu.Lock()
+	for id, recs := range t.acks {
+		for _, r := range recs {
+			if r.index >= index {
+				hs = append(hs, holder{t.name(id), r.at})
+				break
+			}
+		}
+	}
+	t.mu.Unlock()
+	sort.Slice(hs, func(i, j int) bool { return hs[i].at.Before(hs[j].at) })
+	q := t.voters/2 + 1
+	if len(hs) > q {
+		hs = hs[:q]
+	}
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.name
+	}
+	return out
+}
+
+// envelopes wraps outgoing messages; those that carry, acknowledge or
+// announce the commit of traced entries get a raft.send span whose context
+// travels in the envelope's Meta.
+func (t *nodeTracer) envelopes(msgs []*raftpb.Message) []transport.Envelope {
+	envs := make([]transport.Envelope, 0, len(msgs))
+	for _, m := range msgs {
+		env := transport.Envelope{Msg: m}
+		instrument.Anchor(instrument.LeaderSend, t.member, m.GetTerm(), m.GetIndex())
+		if t.on {
+			if es := t.tracedFor(m); len(es) > 0 {
+				env.Meta = t.sendSpan(m, es)
+			}
+		}
+		envs = append(envs, env)
+	}
+	return envs
+}
+
+func (t *nodeTracer) tracedFor(m *raftpb.Message) []tracedEntry {
+	to := m.GetTo()
+	var es []tracedEntry
+	switch m.GetType() {
+	case raftpb.MessageType_MsgApp, raftpb.MessageType_MsgProp:
+		es = tracedIn(m.GetEntries())
+	case raftpb.MessageType_MsgAppResp:
+		if !m.GetReject() && m.GetIndex() > t.ackSent[to] {
+			es = t.recentIn(t.ackSent[to], m.GetIndex())
+			t.ackSent[to] = m.GetIndex()
+		}
+	}
+	switch m.GetType() {
+	case raftpb.MessageType_MsgApp, raftpb.MessageType_MsgHeartbeat:
+		if c := m.GetCommit(); c > t.commitSent[to] {
+			es = append(es, t.recentIn(t.commitSent[to], c)...)
+			t.commitSent[to] = c
+		}
+	}
+	return es
+}
+
+func (t *nodeTracer) msgAttrs(m *raftpb.Message) []attribute.KeyValue {
+	attrs := append(t.base(),
+		instrument.AttrMsgType.String(m.GetType().String()),
+		instrument.AttrFrom.String(t.name(m.GetFrom())),
+		instrument.AttrTo.String(t.name(m.GetTo())),
+		instrument.AttrFromID.String(instrument.HexID(m.GetFrom())),
+		instrument.AttrToID.String(instrument.HexID(m.GetTo())),
+		instrument.AttrIndex.Int64(int64(m.GetIndex())),
+		instrument.AttrLogTerm.Int64(int64(m.GetLogTerm())),
+		instrument.AttrCommit.Int64(int64(m.GetCommit())),
+		instrument.AttrEntries.Int(len(m.GetEntries())),
+		instrument.AttrReject.Bool(m.GetReject()),
+	)
+	if n := len(m.GetEntries()); n > 0 {
+		attrs = append(attrs, instrument.AttrFirstIndex.Int64(int64(m.GetEntries()[0].GetIndex())),
+			instrument.AttrLastIndex.Int64(int64(m.GetEntries()[n-1].GetIndex())))
+	}
+	return attrs
+}
+
+func (t *nodeTracer) sendSpan(m *raftpb.Message, es []tracedEntry) []byte {
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), es[0].sc)
+	_, span := t.tr.Start(ctx, instrument.LeaderSend, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(t.msgAttrs(m)...), trace.WithLinks(links(es)...))
+	span.End()
+	return instrument.EncodeMeta(span.SpanContext())
+}
+
+// received records a message arriving from a peer. It returns a function
+// that ends the raft.recv span once the message was stepped into raft.
+func (t *nodeTracer) received(env transport.Envelope) func() {
+	if !t.on {
+		return func() {}
+	}
+	m := env.Msg
+	if m.GetType() == raftpb.MessageType_MsgAppResp && !m.GetReject() {
+		t.mu.Lock()
+		recs := append(t.acks[m.GetFrom()], ackRec{m.GetIndex(), time.Now()})
+		if len(recs) > maxAcks {
+			recs = append([]ackRec(nil), recs[len(recs)-maxAcks/2:]...)
+		}
+		t.acks[m.GetFrom()] = recs
+		t.mu.Unlock()
+	}
+	parent, ok := instrument.DecodeMeta(env.Meta)
+	if !ok {
+		return func() {}
+	}
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
+	_, span := t.tr.Start(ctx, instrument.Receive, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(t.msgAttrs(m)...), trace.WithLinks(links(tracedIn(m.GetEntries()))...))
+	return func() { span.End() }
+}
+
+// applyCtx opens the apply span for a traced entry; ctx is Background and
+// end a no-op for an untraced one.
+func (t *nodeTracer) applyCtx(e *raftpb.Entry) (context.Context, func()) {
+	if !t.on {
+		return context.Background(), func() {}
+	}
+	sc, ok := instrument.EntryContext(e.GetData())
+	if !ok {
+		return context.Background(), func() {}
+	}
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), sc)
+	ctx, span := t.tr.Start(ctx, instrument.Apply, trace.WithAttributes(append(t.base(),
+		instrument.AttrIndex.Int64(int64(e.GetIndex())), instrument.AttrTerm.Int64(int64(e.GetTerm())))...))
+	return ctx, func() { span.End() }
+}
