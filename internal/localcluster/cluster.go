@@ -23,8 +23,11 @@ type Config struct {
 	Size      int      // number of members (default 3)
 	ExtraArgs []string // appended to every member's flags
 	Token     string   // --initial-cluster-token (default "kvtrace-local")
-	// Env is added to every member's environment (e.g. GOFAIL_HTTP later).
+	// Env is added to member i's environment.
 	Env func(i int) []string
+	// MemberArgs are appended to member i's flags (after ExtraArgs), e.g. a
+	// --failpoint-addr or --admin-addr port of its own.
+	MemberArgs func(i int) []string
 }
 
 // Member is one kvd process.
@@ -78,7 +81,7 @@ func Start(cfg Config) (*Cluster, error) {
 		initial = append(initial, m.Name+"="+m.PeerURL)
 		c.Members = append(c.Members, m)
 	}
-	for _, m := range c.Members {
+	for i, m := range c.Members {
 		m.args = append([]string{
 			"--name", m.Name,
 			"--data-dir", m.DataDir,
@@ -90,6 +93,9 @@ func Start(cfg Config) (*Cluster, error) {
 			"--initial-cluster-token", cfg.Token,
 			"--initial-cluster-state", "new",
 		}, cfg.ExtraArgs...)
+		if cfg.MemberArgs != nil {
+			m.args = append(m.args, cfg.MemberArgs(i)...)
+		}
 		if err := m.Start(); err != nil {
 			c.Close()
 			return nil, err
