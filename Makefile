@@ -35,9 +35,10 @@ fuzz-short:
 ## fuzz: longer fuzz runs, e.g. FUZZTIME=5m make fuzz
 fuzz: fuzz-short
 
-## demo: the README's first command
-demo:
-	$(GO) run ./cmd/kvd demo
+## demo: the README's first command: a traced local 3-member cluster, one
+## write, and the tracer on it (text output when there is no terminal)
+demo: build
+	bin/tracer demo --kvd bin/kvd
 
 clean:
 	rm -rf bin

@@ -89,19 +89,10 @@ var idFields = map[string]bool{"traceId": true, "spanId": true, "parentSpanId": 
 // EncodeLine renders req as one line of OTLP JSON, newline included: ids in
 // hex, enums as numbers, 64-bit integers as decimal strings.
 func EncodeLine(req *collectortrace.ExportTraceServiceRequest) ([]byte, error) {
-	pj, err := protojson.MarshalOptions{UseEnumNumbers: true}.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("instrument: encode spans: %w", err)
-	}
-	return rewriteIDs(pj, func(s string) (string, error) {
-		b, err := base64.StdEncoding.DecodeString(s)
-		return hex.EncodeToString(b), err
-	})
+	line := appendRequestJSON(make([]byte, 0, 4096), req)
+	return append(line, '\n'), nil
 }
 
-// DecodeLine parses one line of OTLP JSON. It accepts ids in hex (the OTLP
-// spec, the collector) and in base64 (plain protobuf JSON), and enums as
-// numbers or names.
 func DecodeLine(line []byte) (*collectortrace.ExportTraceServiceRequest, error) {
 	pj, err := rewriteIDs(line, func(s string) (string, error) {
 		if (len(s) == 32 || len(s) == 16) && isHex(s) {

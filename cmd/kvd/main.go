@@ -4,6 +4,7 @@
 //
 //	kvd [flags]        run a member (see kvd --help)
 //	kvd demo [flags]   start a local 3-member cluster and make a write
+//	kvd fault ...      set message faults on a running member (--admin-addr)
 package main
 
 import (
@@ -15,6 +16,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "demo" {
 		if err := runDemo(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "kvd demo:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "fault" {
+		if err := runFault(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "kvd fault:", err)
 			os.Exit(1)
 		}
 		return

@@ -28,6 +28,7 @@ var commands []command
 
 func init() {
 	commands = []command{
+		{"demo", "start a traced local 3-member cluster, make a write, and show it", runDemo},
 		{"show", "print one write as a text space-time diagram and stage table (--json)", runShow},
 		{"stats", "print per-stage percentiles across writes (--json)", runStats},
 		{"list", "list the client writes found in the spans", runList},
