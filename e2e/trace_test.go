@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/kvtrace/kvtrace/internal/localcluster"
 	"github.com/kvtrace/kvtrace/internal/traceview"
 )
@@ -326,4 +328,25 @@ func TestTraceConcurrentPuts(t *testing.T) {
 		t.Fatal("100 concurrent puts produced no batched wal.save or bbolt.commit span")
 	}
 	t.Logf("%d batched span attributions across %d writes", batched, len(keys))
+}
+
+// TestTraceContinuesClientTraceparent: a client that sends a W3C
+// traceparent gets its own trace continued through every member.
+func TestTraceContinuesClientTraceparent(t *testing.T) {
+	c, _, _ := tracedCluster(t)
+	ctx := testCtx(t, 90*time.Second)
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	const tid = "0af7651916cd43dd8448eb211c80319c"
+	mctx := metadata.AppendToOutgoingContext(ctx, "traceparent", "00-"+tid+"-b7ad6b7169203331-01")
+	if _, err := cli.Put(mctx, "client-traced", "v"); err != nil {
+		t.Fatal(err)
+	}
+	_, ws := waitWrites(t, ctx, c.Members[0].DataDir+"/..", []string{"client-traced"})
+	if got := ws["client-traced"].TraceID; got != tid {
+		t.Fatalf("write recorded in trace %s, want the client's %s", got, tid)
+	}
 }
