@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type faultJSON struct {
 //	PUT    /faults   replace them (JSON array); rules act on messages this member SENDS
 //	POST   /faults   add one rule (JSON object)
 //	DELETE /faults   clear all rules
+//	GET    /debug/pprof/...  Go's profiler
 type adminServer struct {
 	lg      *slog.Logger
 	tr      *transport.Transport
@@ -43,6 +45,19 @@ type adminServer struct {
 	mu    sync.Mutex // guards rules and gen
 	rules []faultJSON
 	gen   int // bumped on every change, so an old "for" timer does not clear a newer rule set
+}
+
+// handler routes the admin API: /faults, plus Go's profiler under
+// /debug/pprof/ (CPU, heap, block, mutex, goroutine, execution trace).
+func (a *adminServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/faults", a)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func listenLoopback(addr, flagName string) (net.Listener, error) {

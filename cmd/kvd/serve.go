@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -90,6 +91,8 @@ func serve(c *config) error {
 			st.Close()
 			return fmt.Errorf("setting up tracing: %w", err)
 		}
+		// Watch delivery and lease expiry spans use the global provider.
+		otel.SetTracerProvider(tp.TracerProvider())
 		lg.Info("tracing on", "file", c.traceFile, "otlp-endpoint", c.traceOTLP, "sample-ratio", c.traceSampleRatio)
 	}
 	defer func() {
@@ -109,22 +112,26 @@ func serve(c *config) error {
 
 	srv := server.New(st, dbPath, server.Limits{MaxRequestBytes: c.maxRequestBytes, MaxTxnOps: c.maxTxnOps}, lg.With("component", "server"))
 	n, err := node.New(node.Config{
-		Name:              c.name,
-		DataDir:           c.dataDir,
-		InitialCluster:    members,
-		NewCluster:        c.initialClusterState == "new",
-		ClusterToken:      c.initialClusterToken,
-		HeartbeatInterval: c.heartbeat,
-		ElectionTimeout:   c.election,
-		SnapshotCount:     c.snapshotCount,
-		StateMachine:      srv,
-		Logger:            lg.With("component", "node"),
-		Tracer:            tracerOrNil(tp),
+		Name:                   c.name,
+		DataDir:                c.dataDir,
+		InitialCluster:         members,
+		NewCluster:             c.initialClusterState == "new",
+		ClusterToken:           c.initialClusterToken,
+		HeartbeatInterval:      c.heartbeat,
+		ElectionTimeout:        c.election,
+		SnapshotCount:          c.snapshotCount,
+		SnapshotCatchUpEntries: c.snapshotCatchUpEntries,
+		MaxSnapshots:           c.maxSnapshots,
+		MaxWALs:                c.maxWALs,
+		StateMachine:           srv,
+		Logger:                 lg.With("component", "node"),
+		Tracer:                 tracerOrNil(tp),
 	})
 	if err != nil {
 		st.Close()
 		return err
 	}
+	srv.SetQuota(c.quotaBackendBytes)
 	srv.SetNode(n, c.name, c.advertiseClientURLs)
 	srv.SetTracer(tracerOrNil(tp), c.name, n.ID())
 	if c.adminAddr != "" {
@@ -135,11 +142,12 @@ func serve(c *config) error {
 		}
 		admin := &adminServer{lg: lg.With("component", "admin"), tr: n.Transport(), members: members, self: n.ID()}
 		lg.Info("serving the admin API", "address", ln.Addr().String())
-		go http.Serve(ln, admin)
+		go http.Serve(ln, admin.handler())
 	}
 
 	peerGRPC := grpc.NewServer(n.Transport().ServerOptions()...)
 	n.Transport().Register(peerGRPC)
+	srv.RegisterPeer(peerGRPC) // followers forward lease keep-alives to the leader here
 	for _, ln := range peerLns {
 		lg.Info("serving peer traffic", "address", ln.Addr().String())
 		go peerGRPC.Serve(ln)
@@ -159,16 +167,18 @@ func serve(c *config) error {
 	}
 	clientGRPC := grpc.NewServer(clientOpts...)
 	srv.Register(clientGRPC)
-	for _, ln := range clientLns {
-		lg.Info("ready to serve client requests", "address", ln.Addr().String())
-		go clientGRPC.Serve(ln)
-	}
+	stopClients := serveClients(lg, clientGRPC, clientLns) // gRPC + JSON gateway (client_serve.go)
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
-	sig := <-sigc
-	lg.Info("received signal; shutting down", "signal", sig.String())
+	select {
+	case sig := <-sigc:
+		lg.Info("received signal; shutting down", "signal", sig.String())
+	case <-n.Removed(): // etcd stops a member once it applied its own removal
+		lg.Warn("this member was removed from the cluster; shutting down")
+	}
 
+	stopClients() // BEFORE the graceful stop: gateway streams would hold it up
 	stopped := make(chan struct{})
 	go func() { clientGRPC.GracefulStop(); close(stopped) }()
 	select {

@@ -2,31 +2,40 @@ package apply
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvtrace/kvtrace/internal/lease"
 	"github.com/kvtrace/kvtrace/internal/store"
 )
 
 // ErrUnsupported answers raft requests this package does not handle yet
-// (leases, auth, alarms, membership).
+// (lease checkpoints, auth, alarms, membership).
 var ErrUnsupported = errors.New("apply: request type not supported")
 
 // Applier turns committed etcd requests into store operations.
 type Applier struct {
-	s  *store.Store
-	lg *slog.Logger
+	s      *store.Store
+	lg     *slog.Logger
+	lessor *lease.Lessor
 }
 
-// New returns an Applier writing into s.
+// New returns an Applier writing into s, with a lessor recovered from s.
+// A store whose leases cannot be read is unusable: New panics.
 func New(s *store.Store, lg *slog.Logger) *Applier {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	return &Applier{s: s, lg: lg}
+	le := lease.New(lg.With("component", "lessor"), 1)
+	if err := le.Recover(s); err != nil {
+		lg.Error("apply: recovering leases from the store failed", "err", err)
+		panic(fmt.Sprintf("apply: recovering leases from the store failed: %v", err))
+	}
+	return &Applier{s: s, lg: lg, lessor: le}
 }
 
 // Result is the outcome of applying one entry. Resp is one of
@@ -64,9 +73,18 @@ func (a *Applier) Apply(index, term uint64, r *pb.InternalRaftRequest) *Result {
 	case r.GetTxn() != nil:
 		resp, err := a.txn(tw, r.GetTxn())
 		res = result(resp, err)
+	case r.GetLeaseGrant() != nil:
+		resp, err := a.leaseGrant(tw, r.GetLeaseGrant())
+		res = result(resp, err)
+	case r.GetLeaseRevoke() != nil:
+		resp, err := a.leaseRevoke(tw, r.GetLeaseRevoke())
+		res = result(resp, err)
 	default:
 		res = Result{Err: ErrUnsupported}
 	}
+	// Attach and detach keys to leases from what the request changed,
+	// BEFORE tw.End publishes the revision.
+	a.lessor.ApplyChanges(tw.Changes())
 	return &res
 }
 

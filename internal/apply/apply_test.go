@@ -89,6 +89,8 @@ func opTxn(t *pb.TxnRequest) *pb.RequestOp {
 
 func TestPutPrevKVIgnoreValueIgnoreLease(t *testing.T) {
 	h := newHarness(t)
+	h.grant(42)
+	h.grant(7)
 	res := h.apply(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("k"), Value: []byte("v1"), Lease: 42, PrevKv: true}})
 	if r := res.Resp.(*pb.PutResponse); res.Err != nil || r.PrevKv != nil || r.Header.Revision != 2 {
 		t.Fatalf("first put: %v %v", r, res.Err)
@@ -195,6 +197,7 @@ func TestTxnCompareMatrix(t *testing.T) {
 	h := newHarness(t)
 	h.put("k", "m")                                                                                       // rev 2
 	h.put("k", "m")                                                                                       // rev 3: version 2, create 2, mod 3
+	h.grant(5)                                                                                            // no revision
 	h.apply(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("l"), Value: []byte("x"), Lease: 5}}) // rev 4
 	type tc struct {
 		target pb.Compare_CompareTarget
@@ -420,7 +423,7 @@ func TestCompaction(t *testing.T) {
 	if idx, _ := h.s.ConsistentIndex(); idx != h.index {
 		t.Fatalf("consistent index %d, want %d", idx, h.index)
 	}
-	if res := h.apply(&pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: 5}}); !errors.Is(res.Err, ErrUnsupported) {
-		t.Fatalf("lease grant: %v", res.Err)
+	if res := h.apply(&pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{}}); !errors.Is(res.Err, ErrUnsupported) {
+		t.Fatalf("alarm: %v", res.Err)
 	}
 }

@@ -8,12 +8,12 @@ import (
 	"github.com/kvtrace/kvtrace/internal/store"
 )
 
-// checkLease is where the lessor will plug in: etcd rejects a put naming a
-// lease that does not exist (txn.checkLease, server/etcdserver/txn/put.go).
-// There is no lessor yet, so every lease id is accepted and just stored on
-// the kv.
+// checkLease rejects a put naming a lease that does not exist, as etcd
+// does (txn.checkLease, server/etcdserver/txn/put.go).
 func (a *Applier) checkLease(lease int64) error {
-	_ = lease // LESSOR: return rpctypes.ErrGRPCLeaseNotFound for unknown ids.
+	if lease != 0 && !a.lessor.Exists(lease) {
+		return rpctypes.ErrGRPCLeaseNotFound
+	}
 	return nil
 }
 

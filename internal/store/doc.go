@@ -92,6 +92,31 @@
 // kept until the next compaction, as in etcd. The index is compacted first,
 // then bbolt entries are deleted in steps of 1000 in the background.
 //
-// Not implemented yet: watch, leases (LESSOR markers show where they hook
-// in), defragmentation, HashKV by revision, snapshot restore.
+// # Watch
+//
+// writeTxn.End announces each revision to the watchers AFTER publishing it;
+// watchers are synced, unsynced (replaying history from the `key` bucket)
+// or victims (their stream's buffer was full), and the apply loop never
+// waits for one. See watch.go for the groups and their guarantees. The
+// watch lock comes after backend.mu and before Store.mu in the lock order.
+//
+// # Leases
+//
+// A third bucket, `lease` (lease id, 8 bytes big-endian -> leasepb.Lease),
+// is written by PutLease and DeleteLease inside the write txn that applies
+// a grant or revoke (lease_bucket.go). Which keys belong to which lease is
+// not stored separately: it is each live key's Lease field, and
+// internal/lease tracks it from Changes().
+//
+// # Snapshots, restore, defragmentation (snapshot.go, restore.go)
+//
+// Snapshot streams a consistent copy of the committed file (after a
+// ForceCommit) from one bbolt read tx and says which raft entry it holds
+// last. Restore swaps a received database in with one atomic rename and
+// rebuilds the index; Defragment rewrites the file without free pages and
+// swaps it in the same way. Both hold all three locks during the swap.
+// Membership (`members`, `members_removed`) and alarms (`alarm`) are
+// written like any other applied entry: in the batch tx, with the
+// consistent index (members.go, alarms.go). HashByRev hashes the `key`
+// bucket up to a revision (hashkv.go).
 package store

@@ -78,7 +78,10 @@ type Store struct {
 	// compactions run one after another in this order. Guarded by backend.mu.
 	lastCompaction chan struct{}
 	stopc          chan struct{}  // closed by Close to interrupt compaction
-	wg             sync.WaitGroup // compaction goroutines
+	wg             sync.WaitGroup // compaction goroutines and the watch sync loop
+
+	// watch holds the watchers (watch.go); notified by writeTxn.End.
+	watch *watchHub
 }
 
 // Open opens or creates the store at cfg.Path, rebuilds the key index from
@@ -120,6 +123,9 @@ func Open(cfg Config) (*Store, error) {
 			return nil, errors.Join(err, b.closeUnstarted())
 		}
 	}
+	s.watch = newWatchHub(s) // AFTER restore: it starts at the restored revision
+	s.wg.Add(1)
+	go s.watch.syncLoop()
 	b.start()
 	lg.Info("store: opened", "path", cfg.Path, "rev", s.currentRev, "compact_rev", s.compactRev,
 		"consistent_index", b.applied.index, "keys", s.kvindex.len())

@@ -20,6 +20,10 @@ type TxnWrite interface {
 	DeleteRange(key, end []byte) (n, rev int64)
 	// Changes returns the changes so far. The caller MUST NOT modify them.
 	Changes() []*mvccpb.KeyValue
+	// PutLease and DeleteLease persist leases in the same batch as the
+	// txn's key changes (lease_bucket.go).
+	PutLease(l LeaseRecord)
+	DeleteLease(id int64)
 }
 
 type writeTxn struct {
@@ -88,8 +92,9 @@ func (t *writeTxn) Put(key, value []byte, lease int64) int64 {
 	t.write(r, false, kv)
 	t.s.kvindex.put(kv.Key, r)
 	t.changes = append(t.changes, kv)
-	// LESSOR: attach kv.Key to lease (and detach it from its old lease) here
-	// once internal/store grows a lessor (etcd: storeTxnWrite.put).
+	// Leases: internal/apply attaches kv.Key to kv.Lease (and detaches it
+	// from its old lease) from Changes() after each request (apply/lease.go);
+	// etcd does it here (storeTxnWrite.put), but the store stays lease-blind.
 	return rev
 }
 
@@ -104,7 +109,7 @@ func (t *writeTxn) DeleteRange(key, end []byte) (int64, int64) {
 			panic(fmt.Sprintf("store: tombstone of key %q that the index just listed as live", h.key))
 		}
 		t.changes = append(t.changes, &mvccpb.KeyValue{Key: bytes.Clone(h.key), ModRevision: rev})
-		// LESSOR: detach the deleted key from its lease here.
+		// Leases: apply/lease.go detaches the key, from Changes().
 	}
 	if len(t.changes) > 0 {
 		return int64(len(hits)), rev
@@ -137,7 +142,19 @@ func (t *writeTxn) End() {
 	if len(t.changes) > 0 {
 		t.s.currentRev++ // AFTER every index and buffer write of the txn
 	}
+	rev := t.s.currentRev
 	t.s.mu.Unlock()
+	t.endBatch()
+	// Watchers hear of the txn AFTER its revision is published, so a watcher
+	// replaying history up to the last notified revision never misses it
+	// (watch.go, notifiedRev). Only the apply goroutine gets here, so
+	// revisions are announced in order.
+	if len(t.changes) > 0 && t.s.watch != nil {
+		t.s.watch.notify(rev, t.changes)
+	}
+}
+
+func (t *writeTxn) endBatch() {
 	b := t.s.b
 	defer b.mu.Unlock()
 	b.noteAppliedLocked(t.index, t.term)
