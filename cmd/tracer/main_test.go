@@ -13,5 +13,9 @@ import (
 // are rewritten with: go test ./cmd/tracer -update
 func TestMain(m *testing.M) {
 	lipgloss.SetColorProfile(termenv.Ascii)
-	os.Exit(m.Run())
+	code := m.Run()
+	if tempBenchDir != "" { // bench_test.go's generated spans
+		os.RemoveAll(tempBenchDir)
+	}
+	os.Exit(code)
 }

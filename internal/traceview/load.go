@@ -1,7 +1,6 @@
 package traceview
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,6 +68,7 @@ func Load(paths ...string) (*Trace, error) {
 		files = append(files, found...)
 	}
 	b := NewBuilder()
+	b.spans = make([]Span, 0, countSpans(files))
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
@@ -99,6 +100,12 @@ func NewBuilder() *Builder {
 // Read decodes OTLP JSON lines from r; name is used in errors ("name:line: ...").
 // Blank lines are skipped. The first bad line stops the read with an error
 // that names the file and line.
+//
+// The text is cut into chunks of whole lines that GOMAXPROCS workers decode
+// in parallel (lines are independent); their spans are appended in file
+// order as soon as each chunk's predecessors are in, so only a few chunks
+// are ever held. Workers take the fast decoder first and protojson for any
+// line it declines (load_fast.go).
 func (b *Builder) Read(name string, r io.Reader) error {
 	b.files = append(b.files, name)
 	type job struct {
@@ -107,28 +114,40 @@ func (b *Builder) Read(name string, r io.Reader) error {
 		text  []byte
 	}
 	type result struct {
+		seq     int
 		spans   []Span
 		unknown map[string]int
 		err     error
 	}
 	workers := runtime.GOMAXPROCS(0)
 	jobs := make(chan job, workers)
-	var (
-		mu      sync.Mutex
-		results = map[int]result{}
-		wg      sync.WaitGroup
-	)
+	results := make(chan result, workers)
+	// free recycles chunk buffers: nothing decoded points into them.
+	free := make(chan []byte, 2*workers+2)
+	// freeSpans recycles the workers' span buffers once merged.
+	freeSpans := make(chan []Span, 2*workers+2)
+	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			in := newInterner()
+			fd := newFastDecoder(in)
 			for j := range jobs {
-				var res result
-				res.unknown = map[string]int{}
+				res := result{seq: j.seq, unknown: map[string]int{}}
+				// Size the buffer for the chunk (an upper bound, as in
+				// countSpans) so it never grows while decoding.
+				want := bytes.Count(j.text, nameMember)
+				select {
+				case res.spans = <-freeSpans:
+				default:
+				}
+				if cap(res.spans) < want {
+					res.spans = make([]Span, 0, want+want/4)
+				}
 				line := j.line0
 				text := j.text
-				for len(text) > 0 {
+				for len(text) > 0 && res.err == nil {
 					nl := bytes.IndexByte(text, '\n')
 					var l []byte
 					if nl < 0 {
@@ -136,74 +155,119 @@ func (b *Builder) Read(name string, r io.Reader) error {
 					} else {
 						l, text = text[:nl], text[nl+1:]
 					}
-					if len(bytes.TrimSpace(l)) > 0 && res.err == nil {
-						res.spans, res.err = decodeLine(res.spans, l, Pos{name, line}, in, res.unknown)
+					if len(bytes.TrimSpace(l)) > 0 {
+						var ok bool
+						if res.spans, ok = fd.decodeLine(res.spans, l, Pos{name, line}, res.unknown); !ok {
+							res.spans, res.err = decodeLine(res.spans, l, Pos{name, line}, in, res.unknown)
+						}
 					}
 					line++
 				}
-				mu.Lock()
-				results[j.seq] = res
-				mu.Unlock()
+				select {
+				case free <- j.text[:0]:
+				default:
+				}
+				results <- res
 			}
 		}()
 	}
 
-	br := bufio.NewReaderSize(r, 1<<16)
-	seq, line := 0, 1
+	// The reader cuts chunks at the last newline of each block read, so a
+	// job always holds whole lines; the tail moves to the next block.
 	var readErr error
-	var chunk []byte
-	chunkLine := 1
-	for {
-		l, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A long line: accumulate it in full.
-			long := append([]byte(nil), l...)
-			for err == bufio.ErrBufferFull {
-				l, err = br.ReadSlice('\n')
-				long = append(long, l...)
-				if len(long) > maxLine {
-					readErr = fmt.Errorf("%s:%d: line longer than %d bytes", name, line, maxLine)
-					break
+	go func() {
+		defer func() {
+			close(jobs)
+			wg.Wait()
+			close(results)
+		}()
+		seq, line := 0, 1
+		var tail []byte
+		for eof := false; !eof; {
+			var buf []byte
+			select {
+			case buf = <-free:
+			default:
+				buf = make([]byte, 0, chunkBytes+chunkBytes/4)
+			}
+			buf = append(buf[:0], tail...)
+			tail = nil
+			lastNL := bytes.LastIndexByte(buf, '\n')
+			cut := -1
+			for cut < 0 && !eof {
+				if len(buf) == cap(buf) {
+					if len(buf)-(lastNL+1) > maxLine {
+						readErr = fmt.Errorf("%s:%d: line longer than %d bytes", name, line+bytes.Count(buf, []byte{'\n'}), maxLine)
+						return
+					}
+					buf = slices.Grow(buf, len(buf))
+				}
+				n, err := r.Read(buf[len(buf):cap(buf)])
+				if i := bytes.LastIndexByte(buf[len(buf):len(buf)+n], '\n'); i >= 0 {
+					lastNL = len(buf) + i
+				}
+				buf = buf[:len(buf)+n]
+				switch {
+				case err == io.EOF:
+					eof = true
+				case err != nil:
+					readErr = fmt.Errorf("%s:%d: %v", name, line+bytes.Count(buf, []byte{'\n'}), err)
+					return
+				case lastNL >= 0 && len(buf) >= chunkBytes:
+					cut = lastNL
 				}
 			}
-			l = long
-		}
-		if readErr != nil {
-			break
-		}
-		chunk = append(chunk, l...)
-		if len(l) > 0 && l[len(l)-1] == '\n' {
-			line++
-		}
-		if len(chunk) >= chunkBytes || (err != nil && len(chunk) > 0) {
-			jobs <- job{seq, chunkLine, chunk}
+			if eof {
+				cut = len(buf) - 1 // everything, a last line without newline included
+			} else {
+				tail = append(tail, buf[cut+1:]...)
+			}
+			text := buf[:cut+1]
+			if len(text) == 0 {
+				continue
+			}
+			jobs <- job{seq, line, text}
 			seq++
-			chunk, chunkLine = nil, line
+			line += bytes.Count(text, []byte{'\n'})
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = fmt.Errorf("%s:%d: %v", name, line, err)
-			break
+	}()
+
+	pending := map[int]result{}
+	next := 0
+	var decodeErr error
+	for res := range results {
+		pending[res.seq] = res
+		for {
+			res, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if decodeErr != nil {
+				continue
+			}
+			if res.err != nil {
+				// Keep reading: as before, a read error (a line too long)
+				// anywhere in the file is the one reported.
+				decodeErr = res.err
+				continue
+			}
+			for k, v := range res.unknown {
+				b.unknown[b.in.s(k)] += v
+			}
+			b.spans = append(b.spans, res.spans...)
+			clear(res.spans) // drop what the recycled buffer points to
+			select {
+			case freeSpans <- res.spans[:0]:
+			default:
+			}
 		}
 	}
-	close(jobs)
-	wg.Wait()
 	if readErr != nil {
 		return readErr
 	}
-	for i := 0; i < seq; i++ {
-		res := results[i]
-		if res.err != nil {
-			return res.err
-		}
-		for k, v := range res.unknown {
-			b.unknown[b.in.s(k)] += v
-		}
-		b.spans = append(b.spans, res.spans...)
-	}
-	return nil
+	return decodeErr
 }
 
 // AddRequest adds an already decoded request (the live receiver's path).
