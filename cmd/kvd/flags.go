@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kvtrace/kvtrace/internal/server"
+	"github.com/kvtrace/kvtrace/internal/wal"
 )
 
 // config is what the flags say; names and defaults follow etcd
@@ -30,6 +31,9 @@ type config struct {
 	heartbeat                time.Duration
 	election                 time.Duration
 	snapshotCount            uint64
+	snapshotCatchUpEntries   uint64
+	maxSnapshots             int
+	maxWALs                  int
 	maxRequestBytes          int
 	maxTxnOps                int
 	quotaBackendBytes        int64
@@ -61,6 +65,11 @@ func parseFlags(args []string) (*config, error) {
 		hb          = fs.Uint("heartbeat-interval", 100, "time (in milliseconds) of a heartbeat interval")
 		el          = fs.Uint("election-timeout", 1000, "time (in milliseconds) for an election to timeout")
 		snapCount   = fs.Uint64("snapshot-count", 10000, "number of committed transactions to trigger a snapshot to disk")
+		catchUp     = fs.Uint64("snapshot-catchup-entries", 5000, "number of entries for a slow follower to catch-up after compacting the raft storage entries")
+		catchUpExp  = fs.Uint64("experimental-snapshot-catchup-entries", 0, "deprecated: use --snapshot-catchup-entries")
+		maxSnaps    = fs.Uint("max-snapshots", 5, "maximum number of snapshot files to retain (0 is unlimited)")
+		maxWALs     = fs.Uint("max-wals", 5, "maximum number of wal files to retain (0 is unlimited)")
+		walSegment  = fs.Int64("wal-segment-size", 0, "kvd only, for tests and labs: WAL segment size in bytes (0: 64 MiB, etcd's)")
 		maxReq      = fs.Uint("max-request-bytes", 1572864, "maximum client request size in bytes the server will accept")
 		maxTxn      = fs.Uint("max-txn-ops", 128, "maximum number of operations permitted in a transaction")
 		quota       = fs.Int64("quota-backend-bytes", 0, "raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)")
@@ -92,28 +101,38 @@ func parseFlags(args []string) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with --; see kvd --help)", fs.Arg(0))
 	}
 	c := &config{
-		name:                 *name,
-		dataDir:              *dataDir,
-		initialCluster:       *icluster,
-		initialClusterState:  *icState,
-		initialClusterToken:  *icToken,
-		heartbeat:            time.Duration(*hb) * time.Millisecond,
-		election:             time.Duration(*el) * time.Millisecond,
-		snapshotCount:        *snapCount,
-		maxRequestBytes:      int(*maxReq),
-		maxTxnOps:            int(*maxTxn),
-		quotaBackendBytes:    *quota,
-		backendBatchInterval: *batchIvl,
-		backendBatchLimit:    *batchLim,
-		trace:                *traceOn || *traceFile != "" || *traceOTLP != "",
-		traceFile:            *traceFile,
-		traceOTLP:            *traceOTLP,
-		traceSampleRatio:     *traceRatio,
-		failpointAddr:        *fpAddr,
-		adminAddr:            *adminAddr,
+		name:                   *name,
+		dataDir:                *dataDir,
+		initialCluster:         *icluster,
+		initialClusterState:    *icState,
+		initialClusterToken:    *icToken,
+		heartbeat:              time.Duration(*hb) * time.Millisecond,
+		election:               time.Duration(*el) * time.Millisecond,
+		snapshotCount:          *snapCount,
+		snapshotCatchUpEntries: *catchUp,
+		maxSnapshots:           int(*maxSnaps),
+		maxWALs:                int(*maxWALs),
+		maxRequestBytes:        int(*maxReq),
+		maxTxnOps:              int(*maxTxn),
+		quotaBackendBytes:      *quota,
+		backendBatchInterval:   *batchIvl,
+		backendBatchLimit:      *batchLim,
+		trace:                  *traceOn || *traceFile != "" || *traceOTLP != "",
+		traceFile:              *traceFile,
+		traceOTLP:              *traceOTLP,
+		traceSampleRatio:       *traceRatio,
+		failpointAddr:          *fpAddr,
+		adminAddr:              *adminAddr,
 	}
 	if c.dataDir == "" {
 		c.dataDir = c.name + ".kvd"
+	}
+	if *walSegment > 0 {
+		// A process-wide setting read by every WAL; set before any is opened.
+		wal.SegmentSizeBytes = *walSegment
+	}
+	if *catchUpExp != 0 {
+		c.snapshotCatchUpEntries = *catchUpExp
 	}
 	var err error
 	if c.listenClientURLs, err = parseURLs("listen-client-urls", *lcurls); err != nil {

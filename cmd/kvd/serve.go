@@ -112,22 +112,26 @@ func serve(c *config) error {
 
 	srv := server.New(st, dbPath, server.Limits{MaxRequestBytes: c.maxRequestBytes, MaxTxnOps: c.maxTxnOps}, lg.With("component", "server"))
 	n, err := node.New(node.Config{
-		Name:              c.name,
-		DataDir:           c.dataDir,
-		InitialCluster:    members,
-		NewCluster:        c.initialClusterState == "new",
-		ClusterToken:      c.initialClusterToken,
-		HeartbeatInterval: c.heartbeat,
-		ElectionTimeout:   c.election,
-		SnapshotCount:     c.snapshotCount,
-		StateMachine:      srv,
-		Logger:            lg.With("component", "node"),
-		Tracer:            tracerOrNil(tp),
+		Name:                   c.name,
+		DataDir:                c.dataDir,
+		InitialCluster:         members,
+		NewCluster:             c.initialClusterState == "new",
+		ClusterToken:           c.initialClusterToken,
+		HeartbeatInterval:      c.heartbeat,
+		ElectionTimeout:        c.election,
+		SnapshotCount:          c.snapshotCount,
+		SnapshotCatchUpEntries: c.snapshotCatchUpEntries,
+		MaxSnapshots:           c.maxSnapshots,
+		MaxWALs:                c.maxWALs,
+		StateMachine:           srv,
+		Logger:                 lg.With("component", "node"),
+		Tracer:                 tracerOrNil(tp),
 	})
 	if err != nil {
 		st.Close()
 		return err
 	}
+	srv.SetQuota(c.quotaBackendBytes)
 	srv.SetNode(n, c.name, c.advertiseClientURLs)
 	srv.SetTracer(tracerOrNil(tp), c.name, n.ID())
 	if c.adminAddr != "" {
@@ -167,8 +171,12 @@ func serve(c *config) error {
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
-	sig := <-sigc
-	lg.Info("received signal; shutting down", "signal", sig.String())
+	select {
+	case sig := <-sigc:
+		lg.Info("received signal; shutting down", "signal", sig.String())
+	case <-n.Removed(): // etcd stops a member once it applied its own removal
+		lg.Warn("this member was removed from the cluster; shutting down")
+	}
 
 	stopClients() // BEFORE the graceful stop: gateway streams would hold it up
 	stopped := make(chan struct{})

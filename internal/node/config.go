@@ -47,7 +47,13 @@ type Config struct {
 
 	HeartbeatInterval time.Duration // --heartbeat-interval; one raft tick
 	ElectionTimeout   time.Duration // --election-timeout; a multiple of the heartbeat
-	SnapshotCount     uint64        // --snapshot-count (used by later work)
+	SnapshotCount     uint64        // --snapshot-count: applied entries between snapshots
+	// SnapshotCatchUpEntries is how many entries the raft log keeps behind a
+	// snapshot so a slightly lagging follower catches up from the log, not
+	// a whole database (etcd: --experimental-snapshot-catchup-entries, 5000).
+	SnapshotCatchUpEntries uint64
+	MaxSnapshots           int // --max-snapshots: .snap files kept (0 = all)
+	MaxWALs                int // --max-wals: WAL segment files kept (0 = all)
 
 	MaxSizePerMsg   uint64 // bytes of entries per MsgApp (etcd: 1 MiB)
 	MaxInflightMsgs int    // pipelined MsgApps per follower (etcd: 512)
@@ -85,6 +91,12 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.SnapshotCount == 0 {
+		c.SnapshotCount = 10000
+	}
+	if c.SnapshotCatchUpEntries == 0 {
+		c.SnapshotCatchUpEntries = 5000
 	}
 	return nil
 }

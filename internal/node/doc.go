@@ -18,6 +18,21 @@
 //     that was committed when the call began (ReadIndex, readindex.go).
 //  5. Stop stops raft, waits for the loops, and closes the WAL.
 //
+// Snapshots (snapshot.go): every Config.SnapshotCount applied entries the
+// apply goroutine commits the store, writes a raft snapshot (.snap file
+// BEFORE the WAL marker), releases and purges WAL segments (MaxWALs) and
+// .snap files (MaxSnapshots) and compacts raft's log, keeping
+// SnapshotCatchUpEntries. A leader sends a follower that is too far behind
+// its whole database on the transport's snapshot stream; the follower
+// installs it in the crash-safe order written on saveReceivedSnapshot.
+// These need a StateMachine that also implements SnapshotStateMachine.
+//
+// Membership (membership.go, confchange.go): AddMember, RemoveMember,
+// PromoteMember, UpdateMember propose ConfChangeV2 entries after etcd's
+// strict reconfiguration checks; the applied member list is persisted by a
+// MembershipStateMachine in the same transaction as the entry. Removed()
+// is closed when this member is removed.
+//
 // The Ready loop follows etcd's ordering (etcd v3.7
 // server/etcdserver/raft.go, raftNode.start): the leader sends its messages
 // BEFORE it persists (raft thesis §10.2.1, appending in parallel), a follower

@@ -3,10 +3,14 @@ package node
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/kvtrace/kvtrace/instrument"
+	"github.com/kvtrace/kvtrace/internal/snap"
 	"github.com/kvtrace/kvtrace/internal/transport"
 	"github.com/kvtrace/kvtrace/internal/wal"
 )
@@ -25,7 +30,20 @@ type Node struct {
 	lg        *slog.Logger
 	id        uint64
 	clusterID uint64
-	members   []Member
+	ms        *membership
+	ss        *snap.Snapshotter
+
+	// snapIndex is the index of the newest snapshot (taken or received).
+	snapIndex atomic.Uint64
+	// csMu guards confState, raft's configuration as of the last applied
+	// conf change or snapshot (what a snapshot taken now must record).
+	csMu      sync.Mutex
+	confState *raftpb.ConfState
+	// removedc is closed when this member applies its own removal.
+	removedc    chan struct{}
+	removedOnce sync.Once
+	// published is set once this member's name and client URLs are applied.
+	published atomic.Bool
 
 	rn      raft.Node
 	storage *raft.MemoryStorage
@@ -54,7 +72,7 @@ type Node struct {
 	readMu       sync.RWMutex
 	readNotifier *notifier
 
-	applyc   chan []*raftpb.Entry
+	applyc   chan toApply
 	stopc    chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -66,7 +84,6 @@ type Node struct {
 // ID returns this member's raft id; ClusterID the cluster's.
 func (n *Node) ID() uint64                      { return n.id }
 func (n *Node) ClusterID() uint64               { return n.clusterID }
-func (n *Node) Members() []Member               { return n.members }
 func (n *Node) Transport() *transport.Transport { return n.tr }
 func (n *Node) Leader() uint64                  { return n.lead.Load() }
 func (n *Node) Term() uint64                    { return n.term.Load() }
@@ -95,7 +112,13 @@ func decodeWALMetadata(b []byte) (walMetadata, error) {
 	return walMetadata{binary.BigEndian.Uint64(b[0:]), binary.BigEndian.Uint64(b[8:])}, nil
 }
 
-// New opens (or creates) the member's WAL and builds its raft node.
+// New opens (or creates) the member's WAL and builds its raft node. A
+// restarting member first loads the newest snapshot that its WAL also
+// records (snap.LoadNewestAvailable over wal.SnapshotMarkers, as etcd's
+// bootstrap does in server/etcdserver/bootstrap.go) and replays the WAL
+// from it; if the state machine is older than that snapshot, the database
+// received with it is swapped in before raft starts (crash recovery of
+// applySnapshot, see snapshot.go).
 func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -106,7 +129,7 @@ func New(cfg Config) (*Node, error) {
 		lg:            cfg.Logger,
 		id:            self.ID,
 		clusterID:     ClusterID(cfg.InitialCluster),
-		members:       cfg.InitialCluster,
+		ms:            newMembership(),
 		storage:       raft.NewMemoryStorage(),
 		waits:         newWaitRegistry(),
 		applied:       newAppliedWaiters(),
@@ -114,10 +137,10 @@ func New(cfg Config) (*Node, error) {
 		readStateC:    make(chan raft.ReadState, 1),
 		readwaitc:     make(chan struct{}, 1),
 		readNotifier:  newNotifier(),
-		applyc:        make(chan []*raftpb.Entry, 128),
+		applyc:        make(chan toApply, 128),
 		stopc:         make(chan struct{}),
+		removedc:      make(chan struct{}),
 	}
-	n.trace = newNodeTracer(cfg.Tracer, cfg.Name, n.id, cfg.InitialCluster)
 	n.OnFatal = func(msg string, err error) {
 		n.lg.Error(msg, "error", err)
 		os.Exit(1)
@@ -127,6 +150,11 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: cannot create data dir %s: %w", cfg.DataDir, err)
 	}
+	ss, err := snap.New(filepath.Join(cfg.DataDir, "snap"), cfg.Logger.With("component", "snap"))
+	if err != nil {
+		return nil, err
+	}
+	n.ss = ss
 	walDir := walDirOf(cfg.DataDir)
 	rcfg := &raft.Config{
 		ID:                        n.id,
@@ -140,45 +168,15 @@ func New(cfg Config) (*Node, error) {
 		PreVote:                   true,
 		Logger:                    raftLogger{cfg.Logger.With("component", "raft")},
 	}
+	for _, m := range cfg.InitialCluster {
+		n.ms.members[m.ID] = &MemberInfo{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs}
+	}
 
 	switch {
 	case wal.Exist(walDir):
-		w, err := wal.Open(walDir, wal.Snapshot{}, n.lg)
-		if err != nil {
+		if err := n.restart(walDir, rcfg); err != nil {
 			return nil, err
 		}
-		metaBytes, hs, ents, err := w.ReadAll()
-		if err != nil {
-			w.Close()
-			return nil, err
-		}
-		meta, err := decodeWALMetadata(metaBytes)
-		if err != nil {
-			w.Close()
-			return nil, err
-		}
-		if meta.MemberID != n.id {
-			w.Close()
-			return nil, fmt.Errorf("%w: %s holds member %x but --name %s with these peer URLs is member %x; use this member's own data dir", ErrMemberIDMismatch, cfg.DataDir, meta.MemberID, cfg.Name, n.id)
-		}
-		n.clusterID = meta.ClusterID
-		if hs != nil {
-			if err := n.storage.SetHardState(hs); err != nil {
-				w.Close()
-				return nil, err
-			}
-			n.committed.Store(hs.GetCommit())
-			n.term.Store(hs.GetTerm())
-		}
-		if err := n.storage.Append(ents); err != nil {
-			w.Close()
-			return nil, err
-		}
-		n.w = w
-		n.lg.Info("restarting member from its WAL", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
-			"cluster-id", fmt.Sprintf("%x", n.clusterID), "commit-index", hs.GetCommit(), "term", hs.GetTerm(),
-			"last-index", lastIndex(ents), "entries", len(ents))
-		n.rn = raft.RestartNode(rcfg)
 	case cfg.NewCluster:
 		w, err := wal.Create(walDir, walMetadata{n.id, n.clusterID}.encode(), n.lg)
 		if err != nil {
@@ -187,35 +185,190 @@ func New(cfg Config) (*Node, error) {
 		n.w = w
 		peers := make([]raft.Peer, 0, len(cfg.InitialCluster))
 		for _, m := range cfg.InitialCluster {
-			peers = append(peers, raft.Peer{ID: m.ID, Context: []byte(m.Name)})
+			ctx, _ := json.Marshal(confChangeContext{Member: MemberInfo{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs}})
+			peers = append(peers, raft.Peer{ID: m.ID, Context: ctx})
 		}
 		n.lg.Info("starting a new member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
 			"cluster-id", fmt.Sprintf("%x", n.clusterID), "initial-cluster-size", len(peers))
 		n.rn = raft.StartNode(rcfg, peers)
 	default:
-		// Joining an existing cluster with an empty data dir: start with no
-		// log; the leader sends this member the log (or a snapshot).
+		// Joining an existing cluster with an empty data dir: learn the
+		// cluster ID and this member's ID (MemberAdd chose it) from a peer,
+		// then start with no log; the leader sends the log or a snapshot.
+		if err := n.fetchCluster(); err != nil {
+			return nil, err
+		}
+		rcfg.ID = n.id
 		w, err := wal.Create(walDir, walMetadata{n.id, n.clusterID}.encode(), n.lg)
 		if err != nil {
 			return nil, err
 		}
 		n.w = w
-		n.lg.Info("joining an existing cluster", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id))
+		n.lg.Info("joining an existing cluster", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
+			"cluster-id", fmt.Sprintf("%x", n.clusterID))
 		n.rn = raft.RestartNode(rcfg)
 	}
 
+	n.trace = newNodeTracer(cfg.Tracer, cfg.Name, n.id, n.Members())
 	n.tr = transport.New(transport.Config{
 		ID:        n.id,
 		ClusterID: n.clusterID,
 		Handler:   n,
 		Logger:    n.lg.With("component", "transport"),
 	})
-	for _, m := range cfg.InitialCluster {
-		if m.ID != n.id {
-			n.tr.AddPeer(m.ID, m.PeerURLs)
+	n.syncPeers()
+	return n, nil
+}
+
+// restart rebuilds raft's storage from the newest usable snapshot and the
+// WAL after it, and the member list from the state machine.
+func (n *Node) restart(walDir string, rcfg *raft.Config) error {
+	cfg := n.cfg
+	markers, err := wal.SnapshotMarkers(walDir)
+	if err != nil {
+		return err
+	}
+	ms := make([]snap.Marker, len(markers))
+	for i, m := range markers {
+		ms[i] = snap.Marker{Index: m.Index, Term: m.Term}
+	}
+	at := wal.Snapshot{}
+	snapshot, err := n.ss.LoadNewestAvailable(ms)
+	switch {
+	case errors.Is(err, snap.ErrNoSnapshot):
+	case err != nil:
+		return err
+	default:
+		md := snapshot.GetMetadata()
+		at = wal.Snapshot{Index: md.GetIndex(), Term: md.GetTerm()}
+		if err := n.recoverSnapshotDB(md.GetIndex()); err != nil {
+			return err
+		}
+		if err := n.storage.ApplySnapshot(snapshot); err != nil {
+			return err
+		}
+		n.snapIndex.Store(md.GetIndex())
+		n.setConfState(md.GetConfState())
+		if err := n.ms.loadSnapshotData(snapshot.GetData()); err != nil {
+			return err
+		}
+		n.lg.Info("loaded snapshot", "index", md.GetIndex(), "term", md.GetTerm(),
+			"voters", md.GetConfState().GetVoters(), "learners", md.GetConfState().GetLearners())
+	}
+	if msm, ok := cfg.StateMachine.(MembershipStateMachine); ok {
+		enc, removed, ok, err := msm.LoadMembers()
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := n.ms.load(enc, removed); err != nil {
+				return err
+			}
 		}
 	}
-	return n, nil
+	w, err := wal.Open(walDir, at, n.lg)
+	if err != nil {
+		return err
+	}
+	metaBytes, hs, ents, err := w.ReadAll()
+	if err != nil {
+		w.Close()
+		return err
+	}
+	meta, err := decodeWALMetadata(metaBytes)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	if meta.MemberID != n.id {
+		// A member that joined through MemberAdd has the id the cluster
+		// gave it; it is still this member if its peer URLs match.
+		m, ok := n.ms.get(meta.MemberID)
+		if !ok || !sameURLs(m.PeerURLs, cfg.self().PeerURLs) {
+			w.Close()
+			return fmt.Errorf("%w: %s holds member %x but --name %s with these peer URLs is member %x; use this member's own data dir", ErrMemberIDMismatch, cfg.DataDir, meta.MemberID, cfg.Name, n.id)
+		}
+		n.id = meta.MemberID
+		rcfg.ID = n.id
+	}
+	n.clusterID = meta.ClusterID
+	if hs != nil {
+		if err := n.storage.SetHardState(hs); err != nil {
+			w.Close()
+			return err
+		}
+		n.committed.Store(hs.GetCommit())
+		n.term.Store(hs.GetTerm())
+	}
+	if err := n.storage.Append(ents); err != nil {
+		w.Close()
+		return err
+	}
+	n.w = w
+	n.lg.Info("restarting member from its WAL", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
+		"cluster-id", fmt.Sprintf("%x", n.clusterID), "snapshot-index", at.Index, "commit-index", hs.GetCommit(),
+		"term", hs.GetTerm(), "last-index", lastIndex(ents), "entries", len(ents))
+	n.rn = raft.RestartNode(rcfg)
+	return nil
+}
+
+func sameURLs(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// clusterInfo is what FetchClusterInfo carries (transport/cluster_info.go).
+type clusterInfo struct {
+	ClusterID uint64       `json:"clusterID"`
+	Members   []MemberInfo `json:"members"`
+}
+
+// ClusterInfo implements transport.ClusterInfoHandler.
+func (n *Node) ClusterInfo() []byte {
+	b, _ := json.Marshal(clusterInfo{ClusterID: n.clusterID, Members: n.ms.list()})
+	return b
+}
+
+// fetchCluster asks the other members of --initial-cluster for the
+// cluster's ID and member list and finds this member in it by peer URLs.
+func (n *Node) fetchCluster() error {
+	self := n.cfg.self()
+	var errs []error
+	for _, m := range n.cfg.InitialCluster {
+		if m.Name == self.Name {
+			continue
+		}
+		for _, u := range m.PeerURLs {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			b, err := transport.FetchClusterInfo(ctx, u)
+			cancel()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			var ci clusterInfo
+			if err := json.Unmarshal(b, &ci); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, cm := range ci.Members {
+				if sameURLs(cm.PeerURLs, self.PeerURLs) {
+					n.id, n.clusterID = cm.ID, ci.ClusterID
+					n.ms = newMembership()
+					for _, mm := range ci.Members {
+						c := mm
+						n.ms.members[c.ID] = &c
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("node: the cluster at %s has no member with peer URLs %v; add it first (etcdctl member add %s --peer-urls=%s)",
+				u, self.PeerURLs, self.Name, strings.Join(self.PeerURLs, ","))
+		}
+	}
+	return fmt.Errorf("node: --initial-cluster-state existing: no member of --initial-cluster answered: %w", errors.Join(errs...))
 }
 
 func walDirOf(dataDir string) string { return dataDir + "/wal" }
@@ -302,8 +455,8 @@ func (n *Node) Process(ctx context.Context, env transport.Envelope) error {
 	return err
 }
 
-// IsIDRemoved implements transport.Handler (membership changes come later).
-func (n *Node) IsIDRemoved(id uint64) bool { return false }
+// IsIDRemoved implements transport.Handler.
+func (n *Node) IsIDRemoved(id uint64) bool { return n.ms.isRemoved(id) }
 
 // ReportUnreachable implements transport.Handler.
 func (n *Node) ReportUnreachable(id uint64) { n.rn.ReportUnreachable(id) }

@@ -55,12 +55,24 @@ func (n *Node) readyLoop() {
 				n.send(rd.Messages)
 			}
 
+			// A received snapshot: .snap file, then WAL marker, BEFORE the
+			// Ready's entries and HardState and BEFORE the database swap
+			// (the crash-safe order is spelled out in saveReceivedSnapshot).
+			hasSnap := !raft.IsEmptySnap(rd.Snapshot)
+			if hasSnap {
+				n.saveReceivedSnapshot(rd.Snapshot)
+			}
+
 			// Entries and HardState MUST be durable BEFORE a follower sends
 			// MsgAppResp or a vote: the ack is a promise that survives a crash.
 			instrument.Failpoint(instrument.BeforeSave)
 			instrument.Anchor(instrument.WALSave, n.cfg.Name, rd.HardState.GetTerm(), lastIndex(rd.Entries))
 			span := t.startWALSave(traced, rd.HardState, rd.Entries, rd.MustSync, prevCommit)
-			if err := n.w.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+			// With a snapshot the HardState is synced too: the WAL MUST
+			// hold a commit covering the marker BEFORE old data goes
+			// (etcd raft.go: "Force WAL to fsync its hard state before
+			// Release()").
+			if err := n.w.Save(rd.HardState, rd.Entries, rd.MustSync || hasSnap); err != nil {
 				n.fatal("wal: saving entries failed; this member cannot persist and must stop", err)
 				return
 			}
@@ -79,6 +91,16 @@ func (n *Node) readyLoop() {
 					prevCommit = c
 				}
 			}
+			if hasSnap {
+				if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+					n.fatal("raft storage: applying a snapshot failed", err)
+					return
+				}
+				if err := n.w.ReleaseLockTo(rd.Snapshot.GetMetadata().GetIndex()); err != nil {
+					n.fatal("wal: releasing segments failed", err)
+					return
+				}
+			}
 			if len(rd.Entries) > 0 {
 				if err := n.storage.Append(rd.Entries); err != nil {
 					n.fatal("raft storage: append failed", err)
@@ -94,9 +116,13 @@ func (n *Node) readyLoop() {
 
 			// Committed entries go to the apply goroutine IN LOG ORDER; applying
 			// runs concurrently with the next Ready.
-			if len(rd.CommittedEntries) > 0 {
+			if hasSnap || len(rd.CommittedEntries) > 0 {
+				ap := toApply{ents: rd.CommittedEntries}
+				if hasSnap {
+					ap.snap = rd.Snapshot
+				}
 				select {
-				case n.applyc <- rd.CommittedEntries:
+				case n.applyc <- ap:
 				case <-n.stopc:
 					return
 				}
@@ -126,9 +152,21 @@ func (n *Node) LeaderChangedNotify() <-chan struct{} {
 	return n.leaderChanged
 }
 
+// send hands messages to the transport; a MsgSnap goes on its own stream
+// with the database (sendSnapshot), never on the message stream.
 func (n *Node) send(msgs []*raftpb.Message) {
 	if len(msgs) == 0 {
 		return
 	}
-	n.tr.Send(n.trace.envelopes(msgs))
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MessageType_MsgSnap {
+			n.sendSnapshot(m)
+			continue
+		}
+		out = append(out, m)
+	}
+	if len(out) > 0 {
+		n.tr.Send(n.trace.envelopes(out))
+	}
 }

@@ -38,7 +38,8 @@ type Server struct {
 	clientURLs []string
 	dbPath     string
 	trace      *serverTracer
-	ls         *leaseState // lease forwarding and watch settings (lease.go)
+	ls         *leaseState  // lease forwarding and watch settings (lease.go)
+	cl         clusterState // membership attributes, alarms, quota (cluster.go)
 }
 
 // New builds a server over an open store. Call SetNode before serving.
@@ -55,7 +56,8 @@ func New(st *store.Store, dbPath string, limits Limits, lg *slog.Logger) *Server
 // SetNode attaches the raft member (built with this Server as StateMachine).
 func (s *Server) SetNode(n *node.Node, name string, clientURLs []string) {
 	s.node, s.name, s.clientURLs = n, name, clientURLs
-	s.startLessor() // runs until n stops
+	s.startLessor()  // runs until n stops
+	s.startPublish() // name and client URLs through raft (cluster.go)
 }
 
 // Apply implements node.StateMachine.
@@ -73,6 +75,10 @@ func (s *Server) Apply(ctx context.Context, index, term uint64, data []byte) (ui
 		return 0, nil
 	}
 	end := s.trace.mvccWrite(ctx, index, term, &r)
+	if ok, res := s.applyClusterRequest(index, term, &r); ok { // cluster.go
+		end(res)
+		return r.GetHeader().GetID(), res
+	}
 	res := s.applier.Apply(index, term, &r)
 	end(res)
 	return r.GetHeader().GetID(), res
@@ -95,6 +101,9 @@ func (s *Server) header(rev int64) *pb.ResponseHeader {
 
 // propose sends r through raft and returns the applier's response.
 func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (proto.Message, error) {
+	if err := s.checkQuota(ctx, r); err != nil { // NOSPACE (maintenance.go)
+		return nil, err
+	}
 	id := s.node.NextRequestID()
 	r.Header = &pb.RequestHeader{ID: id}
 	data, err := proto.Marshal(r)

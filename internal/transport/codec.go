@@ -40,6 +40,9 @@ func (frameCodec) Unmarshal(data []byte, v any) error {
 	switch f := v.(type) {
 	case *hello:
 		return f.unmarshal(data)
+	case *rawFrame:
+		f.b = append(f.b[:0], data...) // gRPC may recycle data
+		return nil
 	case *Envelope:
 		env, err := decodeEnvelope(data)
 		if err != nil {

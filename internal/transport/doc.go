@@ -38,8 +38,14 @@
 // wait drawn from [d/2, d]. UpdatePeer redials at once. A connect and its
 // handshake must finish within DialTimeout (default 1s).
 //
-// Snapshots (MsgSnap) currently use the same stream and the same cap; they
-// will get a separate path.
+// Snapshots (MsgSnap) never use the message stream: the node calls
+// SendSnapshot, which opens a stream of its own per snapshot
+// (kvtrace.transport.Snapshot/Send, snapshot.go) and streams the leader's
+// database in chunks followed by its sha256. The receiver (a Handler that
+// implements SnapshotHandler) makes the verified database durable BEFORE
+// the MsgSnap reaches Process. A joining member asks a peer for the
+// cluster's ID and members on kvtrace.transport.Cluster/Info
+// (cluster_info.go).
 //
 // # Receiving
 //

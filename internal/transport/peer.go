@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -223,6 +224,13 @@ func (p *peer) connectAndPump(up *bool) error {
 	cs, err := p.handshake(sctx, scancel, cc)
 	if err != nil {
 		p.dialFailures.Add(1)
+		// The peer refuses us because we were removed: tell the node, which
+		// stops, as etcd's member does when a peer answers that it was
+		// removed (rafthttp, errMemberRemoved).
+		if rh, ok := p.t.cfg.Handler.(RemovedHandler); ok && strings.Contains(err.Error(), "PermissionDenied") &&
+			strings.Contains(err.Error(), fmt.Sprintf("member %x was removed", p.t.cfg.ID)) {
+			rh.RemovedByPeer(p.id)
+		}
 		return fmt.Errorf("transport: stream to %s: %w", raw, err)
 	}
 

@@ -39,7 +39,11 @@ var serviceDesc = grpc.ServiceDesc{
 
 // Register adds the peer service to s, the member's peer gRPC server. s MUST
 // be built with ServerOptions so frames up to MaxMsgBytes are accepted.
-func (t *Transport) Register(s *grpc.Server) { s.RegisterService(&serviceDesc, t) }
+func (t *Transport) Register(s *grpc.Server) {
+	s.RegisterService(&serviceDesc, t)
+	s.RegisterService(&snapshotServiceDesc, t) // snapshot.go
+	s.RegisterService(&clusterServiceDesc, t)  // cluster_info.go
+}
 
 // ServerOptions returns the options the peer gRPC server needs: a receive
 // limit matching MaxMsgBytes (gRPC's default is 4 MiB, below the 10 MiB cap).

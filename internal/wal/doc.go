@@ -17,7 +17,9 @@
 //     persisting; see internal/node). Save returns only after the bytes are in
 //     the file; with mustSync they are also on stable storage.
 //  5. After a snapshot is written to disk: SaveSnapshot(Snapshot{Index, Term}),
-//     then ReleaseLockTo(index) so old segments may be purged.
+//     then ReleaseLockTo(index), then Purge(max) deletes released segments
+//     beyond the newest max files (purge.go). SnapshotMarkers lists the
+//     markers a restart may start from.
 //  6. Close. A WAL whose write or sync failed refuses every later write with
 //     the first error (a failed fsync leaves the page cache in an unknown
 //     state, so retrying could acknowledge data that is not durable).
