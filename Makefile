@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet fmt-check unit fuzz-short fuzz demo clean
+.PHONY: all build test vet fmt-check unit fuzz-short fuzz demo notebooks clean debug
 
 all: build
 
@@ -39,6 +39,29 @@ fuzz: fuzz-short
 ## write, and the tracer on it (text output when there is no terminal)
 demo: build
 	bin/tracer demo --kvd bin/kvd
+
+## debug: kvd built for delve (-N -l) and a local 3-member cluster with MEMBERS under headless dlv
+##        (docs/debugging.md), e.g. make debug MEMBERS=m2 PROFILE=follower
+MEMBERS ?= m2
+PROFILE ?= follower
+debug:
+	$(GO) build -gcflags='all=-N -l' -o bin/kvd-debug ./cmd/kvd
+	$(GO) build -o bin/ ./cmd/tracer
+	bin/tracer debug cluster --kvd bin/kvd-debug --dlv "$$($(GO) tool -n dlv)" --members $(MEMBERS) --profile $(PROFILE)
+
+## notebooks: execute every lab notebook headless, in place (outputs are
+## committed). Needs Debian's jupyter-nbconvert, python3-nbclient,
+## python3-ipykernel and python3-matplotlib (.ci/run installs them).
+JUPYTER        ?= /usr/bin/jupyter
+NOTEBOOK_TIMEOUT ?= 300
+notebooks: build
+	$(GO) tool -n etcdctl >/dev/null
+	@set -e; for nb in notebooks/[0-9][0-9]-*.ipynb; do \
+	  start=$$(date +%s); \
+	  $(JUPYTER) nbconvert --execute --to notebook --inplace \
+	    --ExecutePreprocessor.timeout=$(NOTEBOOK_TIMEOUT) --ExecutePreprocessor.kernel_name=python3 "$$nb"; \
+	  echo "notebook $$nb: ok in $$(( $$(date +%s) - start ))s"; \
+	done
 
 clean:
 	rm -rf bin

@@ -34,6 +34,9 @@ func init() {
 		{"list", "list the client writes found in the spans", runList},
 		{"tui", "open the interactive viewer", runTUI},
 		{"receive", "run an OTLP receiver (gRPC :4317, HTTP :4318) that records spans to a file", runReceive},
+		{"wal", "decode a member's WAL: HardState, entries and their requests (like etcd-dump-logs)", runWAL},
+		{"db", "decode a member's bbolt db: buckets, meta, key revisions (like etcd-dump-db)", runDB},
+		{"debug", "stop a member at a boundary under delve: stack, locals, continue/next/stepout", runDebug},
 	}
 }
 
