@@ -53,8 +53,8 @@ func TestMain(m *testing.M) {
 // Member logs are printed if the test fails.
 func startCluster(t *testing.T, size int, extra ...string) *localcluster.Cluster {
 	t.Helper()
-	dir := t.TempDir()
-	args := append([]string{"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn"}, extra...)
+	dir := keptDir(t)
+	args := append([]string{"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "info"}, extra...)
 	c, err := localcluster.Start(localcluster.Config{Binary: kvdBin, Dir: dir, Size: size, ExtraArgs: args})
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +74,25 @@ func startCluster(t *testing.T, size int, extra ...string) *localcluster.Cluster
 		t.Fatal(err)
 	}
 	return c
+}
+
+// keptDir returns a directory for a cluster's data dirs and logs that is
+// removed when the test passes and KEPT (its path printed) when it fails,
+// so a failure can be investigated afterwards.
+func keptDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "kvtrace-"+strings.ReplaceAll(t.Name(), "/", "_")+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("data dirs, logs and span files kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
 }
 
 func tail(s string, n int) string {

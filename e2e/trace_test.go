@@ -29,8 +29,8 @@ func tracedCluster(t *testing.T, extra ...string) (*localcluster.Cluster, []stri
 		fps[i] = fmt.Sprintf("127.0.0.1:%d", ports[2*i])
 		admins[i] = fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
 	}
-	dir := t.TempDir()
-	args := append([]string{"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn", "--trace"}, extra...)
+	dir := keptDir(t)
+	args := append([]string{"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "info", "--trace"}, extra...)
 	c, err := localcluster.Start(localcluster.Config{Binary: kvdBin, Dir: dir, Size: 3, ExtraArgs: args,
 		MemberArgs: func(i int) []string {
 			return []string{"--failpoint-addr", fps[i], "--admin-addr", admins[i]}

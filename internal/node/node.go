@@ -72,6 +72,7 @@ type Node struct {
 	readMu       sync.RWMutex
 	readNotifier *notifier
 
+	propc    chan transport.Envelope // forwarded MsgProps, stepped by propLoop
 	applyc   chan toApply
 	stopc    chan struct{}
 	stopOnce sync.Once
@@ -136,6 +137,7 @@ func New(cfg Config) (*Node, error) {
 		leaderChanged: make(chan struct{}),
 		readStateC:    make(chan raft.ReadState, 1),
 		readwaitc:     make(chan struct{}, 1),
+		propc:         make(chan transport.Envelope, 1024),
 		readNotifier:  newNotifier(),
 		applyc:        make(chan toApply, 128),
 		stopc:         make(chan struct{}),
@@ -385,10 +387,11 @@ func (n *Node) Start() {
 	before, after := n.trace.walHooks()
 	n.w.SetHooks(wal.Hooks{BeforeSync: before, AfterSync: after})
 	n.applied.set(n.cfg.StateMachine.AppliedIndex())
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.readyLoop()
 	go n.applyLoop()
 	go n.readLoop()
+	go n.propLoop()
 }
 
 // Stop stops raft and the loops and closes the WAL. Safe to call twice.
@@ -447,12 +450,62 @@ func (n *Node) ctxErr(ctx context.Context, err error) error {
 }
 
 // Process implements transport.Handler: a peer's message enters raft.
+//
+// A forwarded proposal (MsgProp) is handed to its own goroutine and NEVER
+// stepped on the stream's goroutine: raft accepts proposals only while it
+// knows a leader, so stepping one blocks until it does, and every message
+// behind it on that peer's stream (the leader's heartbeats and MsgApps,
+// the very messages that would tell it the leader) would wait too. That
+// deadlock was seen when a restarted ex-leader received MsgProps queued for
+// it while it was down (e2e TestKillLeaderDuringWrites). etcd keeps
+// proposals on a separate channel for the same reason
+// (server/etcdserver/api/rafthttp/peer.go, propc vs recvc).
 func (n *Node) Process(ctx context.Context, env transport.Envelope) error {
+	if env.Msg.GetType() == raftpb.MessageType_MsgProp {
+		return n.forwardedProposal(env)
+	}
 	end := n.trace.received(env)
 	instrument.Anchor(instrument.Receive, n.cfg.Name, env.Msg.GetTerm(), env.Msg.GetIndex())
 	err := n.rn.Step(ctx, env.Msg)
 	end()
 	return err
+}
+
+// errProposalDropped: a forwarded proposal arrived while this member knows
+// no leader, or faster than it can hand them on. raft drops proposals in
+// that state too (ErrProposalDropped); the proposer times out and retries.
+var errProposalDropped = errors.New("node: forwarded proposal dropped: no leader known here, or too many pending")
+
+func (n *Node) forwardedProposal(env transport.Envelope) error {
+	if n.lead.Load() == raft.None {
+		return errProposalDropped
+	}
+	select {
+	case n.propc <- env:
+		return nil
+	default:
+		return errProposalDropped
+	}
+}
+
+// propLoop steps forwarded proposals, each bounded by the election timeout
+// so a leader lost meanwhile cannot hold it forever.
+func (n *Node) propLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case env := <-n.propc:
+			end := n.trace.received(env)
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ElectionTimeout)
+			if err := n.rn.Step(ctx, env.Msg); err != nil {
+				n.lg.Debug("forwarded proposal not accepted", "error", err)
+			}
+			cancel()
+			end()
+		case <-n.stopc:
+			return
+		}
+	}
 }
 
 // IsIDRemoved implements transport.Handler.
