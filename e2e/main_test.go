@@ -19,6 +19,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		// A child started by startHelper (concurrency_process_test.go): it
+		// runs TestHelperProcess only and needs no kvd or etcdctl build.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "kvtrace-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -40,6 +40,7 @@ type config struct {
 	backendBatchInterval     time.Duration
 	backendBatchLimit        int
 	logLevel                 slog.Level
+	watchProgressNotify      time.Duration // --watch-progress-notify-interval
 
 	trace            bool    // --trace
 	traceFile        string  // --trace-file
@@ -75,6 +76,8 @@ func parseFlags(args []string) (*config, error) {
 		quota       = fs.Int64("quota-backend-bytes", 0, "raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)")
 		batchIvl    = fs.Duration("backend-batch-interval", 100*time.Millisecond, "the maximum time before commit the backend transaction")
 		batchLim    = fs.Int("backend-batch-limit", 10000, "the maximum operations before commit the backend transaction")
+		watchPN     = fs.Duration("watch-progress-notify-interval", server.DefaultProgressNotifyInterval, "duration of periodic watch progress notifications")
+		watchPNExp  = fs.Duration("experimental-watch-progress-notify-interval", 0, "deprecated: use --watch-progress-notify-interval")
 		logLevel    = fs.String("log-level", "info", "configures log level: debug, info, warn, error")
 		showVersion = fs.Bool("version", false, "print the version and exit")
 		traceOn     = fs.Bool("trace", false, "record spans at every raft/WAL/bbolt boundary (docs/spans.md) to <data-dir>/trace/spans.jsonl")
@@ -117,6 +120,7 @@ func parseFlags(args []string) (*config, error) {
 		quotaBackendBytes:      *quota,
 		backendBatchInterval:   *batchIvl,
 		backendBatchLimit:      *batchLim,
+		watchProgressNotify:    *watchPN,
 		trace:                  *traceOn || *traceFile != "" || *traceOTLP != "",
 		traceFile:              *traceFile,
 		traceOTLP:              *traceOTLP,
@@ -133,6 +137,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if *catchUpExp != 0 {
 		c.snapshotCatchUpEntries = *catchUpExp
+	}
+	if *watchPNExp != 0 {
+		c.watchProgressNotify = *watchPNExp
 	}
 	var err error
 	if c.listenClientURLs, err = parseURLs("listen-client-urls", *lcurls); err != nil {

@@ -36,3 +36,22 @@ func TestParseFlagsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFlagsWatchProgressNotify(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 10 * time.Minute}, // etcd's default
+		{[]string{"--watch-progress-notify-interval", "500ms"}, 500 * time.Millisecond},
+		{[]string{"--experimental-watch-progress-notify-interval", "2s"}, 2 * time.Second}, // etcd 3.5's name
+	} {
+		c, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.watchProgressNotify != tc.want {
+			t.Errorf("parseFlags(%v): watch progress notify interval %v, want %v", tc.args, c.watchProgressNotify, tc.want)
+		}
+	}
+}

@@ -31,6 +31,10 @@ import (
 // gRPC framing (etcd server/embed/config.go, grpcOverheadBytes).
 const grpcOverheadBytes = 512 * 1024
 
+// minWatchProgressNotifyInterval is the smallest --watch-progress-notify-interval
+// honoured (etcd: v3rpc.minWatchProgressInterval).
+const minWatchProgressNotifyInterval = 100 * time.Millisecond
+
 // serve runs one member until SIGINT/SIGTERM.
 func serve(c *config) error {
 	lg := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})).With("member", c.name)
@@ -132,6 +136,15 @@ func serve(c *config) error {
 		return err
 	}
 	srv.SetQuota(c.quotaBackendBytes)
+	if d := c.watchProgressNotify; d > 0 {
+		// etcd raises intervals below 100ms to 100ms (v3rpc.NewWatchServer):
+		// a tiny interval would turn idle watch streams into busy loops.
+		if d < minWatchProgressNotifyInterval {
+			lg.Warn("adjusting watch progress notify interval to minimum period", "min-watch-progress-notify-interval", minWatchProgressNotifyInterval)
+			d = minWatchProgressNotifyInterval
+		}
+		srv.SetProgressNotifyInterval(d)
+	}
 	srv.SetNode(n, c.name, c.advertiseClientURLs)
 	srv.SetTracer(tracerOrNil(tp), c.name, n.ID())
 	if c.adminAddr != "" {

@@ -25,6 +25,11 @@ const DefaultProgressNotifyInterval = 10 * time.Minute
 // ctrlStreamLen buffers created/canceled responses (etcd: ctrlStreamBufLen).
 const ctrlStreamLen = 16
 
+// progressRetry is how often a deferred progress request is retried while
+// some watcher of the stream is catching up (the store's sync loop retries
+// at the same pace).
+const progressRetry = 10 * time.Millisecond
+
 // watchServer implements etcdserverpb.WatchServer on the store's watch
 // streams, following etcd's server/etcdserver/api/v3rpc/watch.go: one
 // receive loop turns requests into store watchers, one send loop turns
@@ -36,31 +41,34 @@ type watchServer struct {
 
 // serverWatchStream is one client Watch stream.
 type serverWatchStream struct {
-	s      *Server
-	grpc   pb.Watch_WatchServer
-	ws     *store.WatchStream
-	ctrl   chan *pb.WatchResponse
-	closec chan struct{}
-	wg     sync.WaitGroup
+	s    *Server
+	grpc pb.Watch_WatchServer
+	ws   *store.WatchStream
+	ctrl chan *pb.WatchResponse
+	// progressReq carries progress requests from recvLoop to sendLoop; one
+	// queued request stands for any number (they all ask the same).
+	progressReq chan struct{}
+	closec      chan struct{}
+	wg          sync.WaitGroup
 
-	// mu guards the per-watcher options and deferredProgress; recvLoop
-	// writes them, sendLoop and the progress ticker read them.
-	mu               sync.Mutex
-	prevKV           map[store.WatchID]bool
-	fragment         map[store.WatchID]bool
-	progress         map[store.WatchID]bool // progress_notify watchers: true = nothing sent since last tick
-	deferredProgress bool
+	// mu guards the per-watcher options; recvLoop writes them, sendLoop
+	// and the progress ticker read them.
+	mu       sync.Mutex
+	prevKV   map[store.WatchID]bool
+	fragment map[store.WatchID]bool
+	progress map[store.WatchID]bool // progress_notify watchers: true = nothing sent since last tick
 }
 
 func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 	sws := &serverWatchStream{
 		s: w.s, grpc: stream,
-		ws:       w.s.store.NewWatchStream(),
-		ctrl:     make(chan *pb.WatchResponse, ctrlStreamLen),
-		closec:   make(chan struct{}),
-		prevKV:   make(map[store.WatchID]bool),
-		fragment: make(map[store.WatchID]bool),
-		progress: make(map[store.WatchID]bool),
+		ws:          w.s.store.NewWatchStream(),
+		ctrl:        make(chan *pb.WatchResponse, ctrlStreamLen),
+		progressReq: make(chan struct{}, 1),
+		closec:      make(chan struct{}),
+		prevKV:      make(map[store.WatchID]bool),
+		fragment:    make(map[store.WatchID]bool),
+		progress:    make(map[store.WatchID]bool),
 	}
 	sws.wg.Add(1)
 	go func() {
@@ -125,12 +133,9 @@ func (sws *serverWatchStream) recvLoop() error {
 				sws.sendCtrl(&pb.WatchResponse{Header: sws.header(sws.ws.Rev()), WatchId: int64(id), Canceled: true})
 			}
 		case req.GetProgressRequest() != nil:
-			if !sws.ws.RequestProgressAll() {
-				// Some watcher is catching up: answer after its next
-				// response, so the watermark is never ahead of events.
-				sws.mu.Lock()
-				sws.deferredProgress = true
-				sws.mu.Unlock()
+			select {
+			case sws.progressReq <- struct{}{}:
+			default: // one is queued already; it answers this one too
 			}
 		default:
 			// Unknown request kinds are ignored, as etcd does.
@@ -193,6 +198,24 @@ func (sws *serverWatchStream) sendLoop() {
 	interval := sws.s.progressNotifyInterval()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+
+	// deferred: a progress request waits until every watcher of the stream
+	// is synced, so the watermark it reports is never ahead of events still
+	// to be replayed (etcd: deferredProgress). It is retried after every
+	// response AND every progressRetry: a watcher can catch up without
+	// sending anything (its replayed history had no event for it), and then
+	// no response would ever come to retry it and the client would wait
+	// forever (TestWatchProgressRequestWhileCatchingUp).
+	deferred := false
+	retry := time.NewTicker(progressRetry)
+	retry.Stop()
+	defer retry.Stop()
+	progressAll := func() {
+		if deferred && sws.ws.RequestProgressAll() {
+			deferred = false
+			retry.Stop()
+		}
+	}
 	for {
 		select {
 		case wr, ok := <-sws.ws.Chan():
@@ -206,6 +229,15 @@ func (sws *serverWatchStream) sendLoop() {
 			if !sws.send(wr) {
 				return
 			}
+			progressAll()
+		case <-sws.progressReq:
+			if !deferred {
+				deferred = true
+				retry.Reset(progressRetry)
+				progressAll()
+			}
+		case <-retry.C:
+			progressAll()
 		case c := <-sws.ctrl:
 			if err := sws.grpc.Send(c); err != nil {
 				return
@@ -220,6 +252,7 @@ func (sws *serverWatchStream) sendLoop() {
 					}
 				}
 				delete(pending, id)
+				progressAll()
 			case c.Canceled:
 				delete(announced, id)
 				delete(pending, id)
@@ -250,7 +283,6 @@ func (sws *serverWatchStream) send(wr store.WatchResponse) bool {
 	if _, ok := sws.progress[wr.WatchID]; ok && len(wr.Events) > 0 {
 		sws.progress[wr.WatchID] = false
 	}
-	deferred := sws.deferredProgress
 	sws.mu.Unlock()
 
 	evs := wr.Events
@@ -271,15 +303,7 @@ func (sws *serverWatchStream) send(wr store.WatchResponse) bool {
 		attribute.String("kv.member", sws.s.name)))
 	ok := sws.sendResp(resp, fragment)
 	span.End()
-	if !ok {
-		return false
-	}
-	if deferred && sws.ws.RequestProgressAll() {
-		sws.mu.Lock()
-		sws.deferredProgress = false
-		sws.mu.Unlock()
-	}
-	return true
+	return ok
 }
 
 // withPrevKV returns copies of evs carrying the previous version of each
