@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet fmt-check unit fuzz-short fuzz demo notebooks clean debug
+.PHONY: all build test vet fmt-check unit fuzz-short fuzz demo notebooks clean debug bench bench-compare
 
 all: build
 
@@ -62,6 +62,17 @@ notebooks: build
 	    --ExecutePreprocessor.timeout=$(NOTEBOOK_TIMEOUT) --ExecutePreprocessor.kernel_name=python3 "$$nb"; \
 	  echo "notebook $$nb: ok in $$(( $$(date +%s) - start ))s"; \
 	done
+
+## bench: Go benchmarks (tracing off vs on on a real 3-member cluster, transport, instrument)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3000x ./e2e/ ./internal/transport/ ./instrument/
+
+## bench-compare: real etcd (built from bench/etcd, its own module) vs kvd vs kvd with
+## tracing, same flags, same disk, same kvload workloads; prints the table of
+## docs/performance.md, e.g. make bench-compare BENCH_ARGS='--reps 3 --duration 10s'
+BENCH_ARGS ?= --reps 3 --duration 10s
+bench-compare:
+	$(GO) run ./bench/compare $(BENCH_ARGS)
 
 clean:
 	rm -rf bin

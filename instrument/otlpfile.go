@@ -29,9 +29,10 @@ import (
 // and a reader sees whole lines (at worst a torn last line after a crash,
 // which ReadSpansFile skips). The file is fsynced on Shutdown only.
 type FileExporter struct {
-	// mu guards f and serializes writes.
-	mu sync.Mutex
-	f  *os.File // nil after Shutdown
+	// mu guards f and buf and serializes writes.
+	mu  sync.Mutex
+	f   *os.File // nil after Shutdown
+	buf []byte   // the line being encoded; reused across batches
 }
 
 var _ sdktrace.SpanExporter = (*FileExporter)(nil)
@@ -53,14 +54,17 @@ func (e *FileExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlyS
 	if len(spans) == 0 {
 		return nil
 	}
-	line, err := EncodeLine(toRequest(spans))
-	if err != nil {
-		return err
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.f == nil {
 		return errors.New("instrument: file exporter is shut down")
+	}
+	// Encoded straight from the SDK's spans (otlpspans.go), into a buffer
+	// kept between batches: no tracepb messages, one allocation-free line.
+	e.buf = append(appendSpansJSON(e.buf[:0], spans), '\n')
+	line := e.buf
+	if cap(e.buf) > 4<<20 {
+		e.buf = nil // do not pin a rare huge batch's buffer
 	}
 	if _, err := e.f.Write(line); err != nil {
 		return fmt.Errorf("instrument: write %s: %w", e.f.Name(), err)

@@ -45,7 +45,12 @@ type nodeTracer struct {
 	member string
 	id     uint64
 	names  map[uint64]string // member id → name, fixed after New
+	hexes  map[uint64]string // member id → hex id, fixed after New
 	voters int
+
+	// memberAttrs are kv.member and kv.member_id, built once: every span
+	// carries them, and formatting the hex id per span showed in profiles.
+	memberAttrs [2]attribute.KeyValue
 
 	// mu guards recent and acks: the Ready loop writes recent, transport
 	// goroutines read it (Process) and write acks.
@@ -70,10 +75,12 @@ type nodeTracer struct {
 }
 
 func newNodeTracer(tr trace.Tracer, member string, id uint64, members []Member) *nodeTracer {
-	t := &nodeTracer{on: tr != nil, tr: tr, member: member, id: id, names: map[uint64]string{}, voters: len(members)}
+	t := &nodeTracer{on: tr != nil, tr: tr, member: member, id: id, names: map[uint64]string{}, hexes: map[uint64]string{}, voters: len(members)}
 	for _, m := range members {
 		t.names[m.ID] = m.Name
+		t.hexes[m.ID] = instrument.HexID(m.ID)
 	}
+	t.memberAttrs = [2]attribute.KeyValue{instrument.AttrMember.String(member), instrument.AttrMemberID.String(instrument.HexID(id))}
 	if t.on {
 		t.acks = map[uint64][]ackRec{}
 		t.ackSent = map[uint64]uint64{}
@@ -90,13 +97,21 @@ func (t *nodeTracer) name(id uint64) string {
 	return instrument.HexID(id)
 }
 
+func (t *nodeTracer) hexID(id uint64) string {
+	if h, ok := t.hexes[id]; ok {
+		return h
+	}
+	return instrument.HexID(id)
+}
+
+// base returns the attributes every span carries, with room for a
+// message's attributes (msgAttrs) so the appends after it do not regrow.
 func (t *nodeTracer) base() []attribute.KeyValue {
-	return []attribute.KeyValue{
-		instrument.AttrMember.String(t.member),
-		instrument.AttrMemberID.String(instrument.HexID(t.id)),
+	attrs := make([]attribute.KeyValue, 0, 18)
+	return append(attrs, t.memberAttrs[0], t.memberAttrs[1],
 		instrument.AttrRole.String(t.roleString()),
 		instrument.AttrTerm.Int64(int64(t.term.Load())),
-	}
+	)
 }
 
 func (t *nodeTracer) roleString() string {
@@ -362,8 +377,8 @@ func (t *nodeTracer) msgAttrs(m *raftpb.Message) []attribute.KeyValue {
 		instrument.AttrMsgType.String(m.GetType().String()),
 		instrument.AttrFrom.String(t.name(m.GetFrom())),
 		instrument.AttrTo.String(t.name(m.GetTo())),
-		instrument.AttrFromID.String(instrument.HexID(m.GetFrom())),
-		instrument.AttrToID.String(instrument.HexID(m.GetTo())),
+		instrument.AttrFromID.String(t.hexID(m.GetFrom())),
+		instrument.AttrToID.String(t.hexID(m.GetTo())),
 		instrument.AttrIndex.Int64(int64(m.GetIndex())),
 		instrument.AttrLogTerm.Int64(int64(m.GetLogTerm())),
 		instrument.AttrCommit.Int64(int64(m.GetCommit())),
