@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet fmt-check unit fuzz-short fuzz demo notebooks clean debug bench bench-compare
+.PHONY: all build test vet fmt-check unit fuzz-short fuzz demo notebooks clean debug bench bench-compare test-robustness vulncheck
 
 all: build
 
@@ -73,6 +73,25 @@ bench:
 BENCH_ARGS ?= --reps 3 --duration 10s
 bench-compare:
 	$(GO) run ./bench/compare $(BENCH_ARGS)
+
+## test-robustness: the long robustness run (tests/robustness, docs/reliability.md):
+## ROUNDS fault rounds on a 3-member and on a 1-member cluster, e.g.
+## make test-robustness ROUNDS=300 SEED=42 (`make test` runs the short one)
+ROUNDS ?= 220
+SEED   ?= 0
+test-robustness:
+	$(GO) test -count=1 -timeout 4h -v -run TestRobustness ./tests/robustness \
+	  -robustness.rounds=$(ROUNDS) -robustness.seed=$(SEED)
+
+## vulncheck: govulncheck on every package (known vulnerabilities in code kvd
+## and tracer call). Its database is vuln.go.dev; where that is not reachable
+## (machines that reach only the module proxy) it says so and passes.
+GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
+vulncheck:
+	@out=$$($(GO) run $(GOVULNCHECK) ./... 2>&1); rc=$$?; echo "$$out"; \
+	if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'fetching vulnerabilities'; then \
+	  echo "vulncheck: SKIPPED: the vulnerability database (vuln.go.dev) is not reachable from this machine"; exit 0; fi; \
+	exit $$rc
 
 clean:
 	rm -rf bin

@@ -282,6 +282,15 @@ func (n *Node) restart(walDir string, rcfg *raft.Config) error {
 		w.Close()
 		return err
 	}
+	if meta.MemberID != n.id && cfg.NewCluster {
+		// The flags bootstrap a new cluster in which this member has another
+		// id (another --initial-cluster-token or --initial-cluster): the data
+		// dir belongs to another cluster. Restarting it as its old member
+		// would silently ignore the flags and talk to that cluster's peers.
+		w.Close()
+		return fmt.Errorf("%w: %s was written by member %x of cluster %x, but --initial-cluster and --initial-cluster-token make --name %s member %x of cluster %x; use this cluster's own data dir (or --initial-cluster-state existing for a member that joined)",
+			ErrMemberIDMismatch, cfg.DataDir, meta.MemberID, meta.ClusterID, cfg.Name, n.id, n.clusterID)
+	}
 	if meta.MemberID != n.id {
 		// A member that joined through MemberAdd has the id the cluster
 		// gave it; it is still this member if its peer URLs match.

@@ -111,9 +111,16 @@ func (t *Transport) SendSnapshot(ctx context.Context, env Envelope, db io.Reader
 		return 0, snapshotErr(cs, err)
 	}
 	h := sha256.New()
-	buf := make([]byte, snapshotChunk)
 	for sent < size {
-		n, rerr := io.ReadFull(db, buf[:min(int64(len(buf)), size-sent)])
+		// A NEW buffer per chunk: SendMsg returns once the frame is queued,
+		// and gRPC's writer goroutine copies it to the wire LATER (the codec
+		// hands rawFrame.b over without a copy). Reusing one buffer let the
+		// next read overwrite a chunk still queued, and the follower refused
+		// every snapshot with "snap: database checksum mismatch" under load
+		// (found by tests/robustness: a follower stuck behind a compacted
+		// log, the leader resending snapshots every few ms).
+		buf := make([]byte, min(int64(snapshotChunk), size-sent))
+		n, rerr := io.ReadFull(db, buf)
 		if n > 0 {
 			h.Write(buf[:n])
 			if err := cs.SendMsg(&rawFrame{b: buf[:n]}); err != nil {

@@ -1,0 +1,48 @@
+package robustness
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var (
+	// rounds is the number of fault rounds per cluster size. The default is
+	// the short run `go test ./...` and CI do; `make test-robustness` asks
+	// for a long one.
+	rounds    = flag.Int("robustness.rounds", 0, "fault rounds per cluster (0: the short run, 6 on 3 members and 3 on 1)")
+	seed      = flag.Int64("robustness.seed", 0, "seed of the fault schedule and the request mix (0: from the clock; printed)")
+	clients   = flag.Int("robustness.clients", 4, "concurrent clients")
+	keepAll   = flag.Bool("robustness.keep", false, "keep the run directory (data dirs, logs, history, visualization) even when it passes")
+	checkTime = flag.Duration("robustness.check-timeout", 3*time.Minute, "porcupine's time limit; past it the result is Unknown (reported, not a failure)")
+)
+
+var kvdBin string // built once per test run
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "kvtrace-robustness-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		kvdBin = filepath.Join(dir, "kvd")
+		args := []string{"build", "-o", kvdBin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "github.com/kvtrace/kvtrace/cmd/kvd")
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "robustness: building kvd failed: %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
