@@ -120,6 +120,12 @@ func (m *Member) Start() error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = append(os.Environ(), m.env...)
+	// A member MUST NOT outlive the process that started it: a test binary
+	// killed by its timeout (or Ctrl-C on kvd demo) would otherwise leave
+	// members running that hold ports and load the machine. Pdeathsig acts
+	// when the starting OS thread exits; starting from a locked thread is
+	// not needed here because the Go runtime keeps its threads alive.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("localcluster: starting %s (%s): %w", m.Name, m.binary, err)
