@@ -110,6 +110,7 @@ func Setup(cfg Config) (*Provider, error) {
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+		sdktrace.WithIDGenerator(idGenerator{}), // honours WithSpanID (spanid.go)
 	}
 	for _, e := range exporters {
 		opts = append(opts, sdktrace.WithBatcher(e, sdktrace.WithBatchTimeout(cfg.FlushInterval)))

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -35,7 +36,8 @@ type faultJSON struct {
 //	PUT    /faults   replace them (JSON array); rules act on messages this member SENDS
 //	POST   /faults   add one rule (JSON object)
 //	DELETE /faults   clear all rules
-//	GET    /debug/pprof/...  Go's profiler
+//	GET    /debug/pprof/...  Go's profiler (block and mutex profiles only
+//	                         with --debug-profile-rates)
 type adminServer struct {
 	lg      *slog.Logger
 	tr      *transport.Transport
@@ -58,6 +60,24 @@ func (a *adminServer) handler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// Sampling rates set by --debug-profile-rates. Go records neither profile
+// by default (rate 0), so without the flag /debug/pprof/block and
+// /debug/pprof/mutex come back empty.
+const (
+	// blockProfileRate: one blocking event sampled per this many nanoseconds
+	// spent blocked (channel waits, select, sync.Cond, Mutex.Lock), so short
+	// waits on the hot path cost little while long ones are always seen.
+	blockProfileRate = 10_000
+	// mutexProfileFraction: one contended Unlock in this many is recorded.
+	mutexProfileFraction = 10
+)
+
+// setProfileRates turns on the block and mutex profiles for the process.
+func setProfileRates() {
+	runtime.SetBlockProfileRate(blockProfileRate)
+	runtime.SetMutexProfileFraction(mutexProfileFraction)
 }
 
 func listenLoopback(addr, flagName string) (net.Listener, error) {

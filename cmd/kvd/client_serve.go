@@ -37,7 +37,8 @@ func serveClients(lg *slog.Logger, g *grpc.Server, lns []net.Listener) (stop fun
 		go splitConns(lg, ln, grpcLn, httpLn)
 		go g.Serve(grpcLn)
 
-		gwh, closeGW, err := server.Gateway(context.Background(), loopbackAddr(ln.Addr()))
+		gwh, closeGW, err := server.Gateway(context.Background(), loopbackAddr(ln.Addr()),
+			gatewayDialOptions(ln, grpcLn)...) // TLS port: in memory (tls.go)
 		if err != nil {
 			// The gRPC API still works; the gateway is the optional half.
 			lg.Error("JSON gateway disabled on this listener", "address", ln.Addr().String(), "error", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kvtrace/kvtrace/internal/server"
+	"github.com/kvtrace/kvtrace/internal/tlsutil"
 	"github.com/kvtrace/kvtrace/internal/wal"
 )
 
@@ -41,6 +42,7 @@ type config struct {
 	backendBatchLimit        int
 	logLevel                 slog.Level
 	watchProgressNotify      time.Duration // --watch-progress-notify-interval
+	clientTLS, peerTLS       tlsutil.Info  // --cert-file ..., --peer-cert-file ... (tls.go)
 
 	trace            bool    // --trace
 	traceFile        string  // --trace-file
@@ -48,6 +50,7 @@ type config struct {
 	traceSampleRatio float64 // --trace-sample-ratio
 	failpointAddr    string  // --failpoint-addr
 	adminAddr        string  // --admin-addr
+	profileRates     bool    // --debug-profile-rates
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -86,7 +89,9 @@ func parseFlags(args []string) (*config, error) {
 		traceRatio  = fs.Float64("trace-sample-ratio", 1, "fraction of client writes traced (parent-based: a sampled client traceparent is always kept)")
 		fpAddr      = fs.String("failpoint-addr", "", "serve the gofail failpoint control protocol on this loopback address (e.g. 127.0.0.1:22381)")
 		adminAddr   = fs.String("admin-addr", "", "serve the admin API (message faults, /faults) on this loopback address")
+		profRates   = fs.Bool("debug-profile-rates", false, "with --admin-addr: record blocking and mutex contention so /debug/pprof/block and /debug/pprof/mutex are not empty (costs some CPU; for profiling only)")
 	)
+	clientTLS, peerTLS := addTLSFlags(fs) // tls.go
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
@@ -127,6 +132,7 @@ func parseFlags(args []string) (*config, error) {
 		traceSampleRatio:       *traceRatio,
 		failpointAddr:          *fpAddr,
 		adminAddr:              *adminAddr,
+		profileRates:           *profRates,
 	}
 	if c.dataDir == "" {
 		c.dataDir = c.name + ".kvd"
@@ -157,6 +163,10 @@ func parseFlags(args []string) (*config, error) {
 		}
 		c.initialCluster = strings.Join(parts, ",")
 	}
+	c.clientTLS, c.peerTLS = *clientTLS, *peerTLS
+	if err := c.checkTLS(); err != nil { // tls.go: https:// URLs need the certificate flags
+		return nil, err
+	}
 	switch c.initialClusterState {
 	case "new", "existing":
 	default:
@@ -164,6 +174,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.heartbeat == 0 || c.election < 5*c.heartbeat {
 		return nil, fmt.Errorf("--election-timeout[%v] should be at least 5 times as --heartbeat-interval[%v]", c.election, c.heartbeat)
+	}
+	if c.profileRates && c.adminAddr == "" {
+		return nil, errors.New("--debug-profile-rates needs --admin-addr (the profiles are served there, under /debug/pprof/)")
 	}
 	if c.traceSampleRatio <= 0 || c.traceSampleRatio > 1 {
 		return nil, fmt.Errorf("--trace-sample-ratio %v: want a fraction in (0, 1]", c.traceSampleRatio)
@@ -197,8 +210,8 @@ func parseURLs(flagName, s string) ([]*url.URL, error) {
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("--%s: %q is not a URL like http://127.0.0.1:2379", flagName, p)
 		}
-		if u.Scheme != "http" {
-			return nil, fmt.Errorf("--%s: %q: only http:// is supported (TLS is not implemented)", flagName, p)
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return nil, fmt.Errorf("--%s: %q: the scheme must be http:// or https://", flagName, p)
 		}
 		out = append(out, u)
 	}

@@ -25,10 +25,11 @@ func TestParseFlagsErrors(t *testing.T) {
 	}{
 		{[]string{"--heartbeat-interval", "100", "--election-timeout", "200"}, "at least 5 times"},
 		{[]string{"--initial-cluster-state", "maybe"}, "'new' or 'existing'"},
-		{[]string{"--listen-client-urls", "https://127.0.0.1:1"}, "only http://"},
+		{[]string{"--listen-client-urls", "https://127.0.0.1:1"}, "is https:// but --cert-file and --key-file are not set"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--no-such-flag"}, "kvd --help"},
 		{[]string{"stray"}, "unexpected argument"},
+		{[]string{"--debug-profile-rates"}, "needs --admin-addr"},
 	} {
 		_, err := parseFlags(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -55,6 +55,10 @@ func serve(c *config) error {
 		return fmt.Errorf("cannot create --data-dir %s: %w", c.dataDir, err)
 	}
 
+	tlsc, err := c.loadTLS() // tls.go: bad certificate files fail here, before any listener
+	if err != nil {
+		return err
+	}
 	// Listen first so a port clash fails before anything touches the disk.
 	peerLns, err := listenAll(c.listenPeerURLs)
 	if err != nil {
@@ -65,6 +69,8 @@ func serve(c *config) error {
 		closeAll(peerLns)
 		return err
 	}
+	peerLns = wrapTLS(lg, peerLns, c.listenPeerURLs, tlsc.peer)         // https:// only
+	clientLns = wrapTLS(lg, clientLns, c.listenClientURLs, tlsc.client) // https:// only
 
 	dbPath := filepath.Join(c.dataDir, "db")
 	st, err := store.Open(store.Config{
@@ -130,6 +136,7 @@ func serve(c *config) error {
 		StateMachine:           srv,
 		Logger:                 lg.With("component", "node"),
 		Tracer:                 tracerOrNil(tp),
+		PeerTLS:                tlsc.peerDial,
 	})
 	if err != nil {
 		st.Close()
@@ -154,6 +161,9 @@ func serve(c *config) error {
 			return err
 		}
 		admin := &adminServer{lg: lg.With("component", "admin"), tr: n.Transport(), members: members, self: n.ID()}
+		if c.profileRates {
+			setProfileRates()
+		}
 		lg.Info("serving the admin API", "address", ln.Addr().String())
 		go http.Serve(ln, admin.handler())
 	}

@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +29,15 @@ type Config struct {
 	// MemberArgs are appended to member i's flags (after ExtraArgs), e.g. a
 	// --failpoint-addr or --admin-addr port of its own.
 	MemberArgs func(i int) []string
+	// TLS, if set, makes every URL https:// with these certificates (tls.go).
+	TLS *TLS
+	// Wrap, if set, is the command prefix member i runs under, e.g.
+	// `ip netns exec NS` (netns.go). The prefix MUST exec the binary, not
+	// fork it, or Kill and Stop signal the prefix instead of kvd.
+	Wrap func(i int) []string
+	// Host, if set, is member i's listen and advertise address instead of
+	// 127.0.0.1 (netns.go). Its ports are still picked free on loopback.
+	Host func(i int) string
 }
 
 // Member is one kvd process.
@@ -40,6 +50,7 @@ type Member struct {
 	args      []string
 	env       []string
 	binary    string
+	wrap      []string // Config.Wrap
 	cmd       *exec.Cmd
 	exited    chan struct{}
 }
@@ -47,6 +58,8 @@ type Member struct {
 // Cluster is a started set of members.
 type Cluster struct {
 	Members []*Member
+	// ClientTLS is what Client dials with (Config.TLS); nil for http://.
+	ClientTLS *tls.Config
 }
 
 // Start picks free loopback ports and starts every member.
@@ -65,13 +78,24 @@ func Start(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{}
+	if c.ClientTLS, err = cfg.TLS.ClientConfig(); err != nil {
+		return nil, fmt.Errorf("localcluster: %w", err)
+	}
+	scheme := cfg.TLS.scheme() // tls.go
 	var initial []string
 	for i := 0; i < cfg.Size; i++ {
+		host := "127.0.0.1"
+		if cfg.Host != nil {
+			host = cfg.Host(i)
+		}
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i+1),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			ClientURL: fmt.Sprintf("%s://%s:%d", scheme, host, ports[2*i]),
+			PeerURL:   fmt.Sprintf("%s://%s:%d", scheme, host, ports[2*i+1]),
 			binary:    cfg.Binary,
+		}
+		if cfg.Wrap != nil {
+			m.wrap = cfg.Wrap(i)
 		}
 		m.DataDir = filepath.Join(cfg.Dir, m.Name+".kvd")
 		m.LogPath = filepath.Join(cfg.Dir, m.Name+".log")
@@ -92,7 +116,7 @@ func Start(cfg Config) (*Cluster, error) {
 			"--initial-cluster", strings.Join(initial, ","),
 			"--initial-cluster-token", cfg.Token,
 			"--initial-cluster-state", "new",
-		}, cfg.ExtraArgs...)
+		}, append(cfg.TLS.args(), cfg.ExtraArgs...)...)
 		if cfg.MemberArgs != nil {
 			m.args = append(m.args, cfg.MemberArgs(i)...)
 		}
@@ -116,7 +140,8 @@ func (m *Member) Start() error {
 	if err != nil {
 		return fmt.Errorf("localcluster: log file for %s: %w", m.Name, err)
 	}
-	cmd := exec.Command(m.binary, m.args...)
+	argv := append(append(append([]string(nil), m.wrap...), m.binary), m.args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = append(os.Environ(), m.env...)
@@ -208,7 +233,7 @@ func (c *Cluster) Client(eps ...string) (*clientv3.Client, error) {
 	if len(eps) == 0 {
 		eps = c.Endpoints()
 	}
-	return clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	return clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: c.ClientTLS})
 }
 
 // WaitLeader polls Maintenance.Status on the running members until all of

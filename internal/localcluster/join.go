@@ -19,8 +19,8 @@ func (c *Cluster) NewMember(name string, template *Member) (*Member, error) {
 	}
 	m := &Member{
 		Name:      name,
-		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", schemeOf(template.ClientURL), ports[0]), // tls.go
+		PeerURL:   fmt.Sprintf("%s://127.0.0.1:%d", schemeOf(template.PeerURL), ports[1]),
 		binary:    template.binary,
 		env:       template.env,
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -62,6 +63,9 @@ type Config struct {
 	Logger       *slog.Logger
 	// Tracer records the raft-level spans of docs/spans.md; nil = off.
 	Tracer trace.Tracer
+	// PeerTLS dials https:// peer URLs (--peer-cert-file and friends;
+	// internal/tlsutil, Info.ClientConfig); nil: http:// peers only.
+	PeerTLS *tls.Config
 }
 
 func (c *Config) validate() error {

@@ -217,6 +217,7 @@ func New(cfg Config) (*Node, error) {
 		ClusterID: n.clusterID,
 		Handler:   n,
 		Logger:    n.lg.With("component", "transport"),
+		TLS:       cfg.PeerTLS,
 	})
 	n.syncPeers()
 	return n, nil
@@ -353,7 +354,7 @@ func (n *Node) fetchCluster() error {
 		}
 		for _, u := range m.PeerURLs {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			b, err := transport.FetchClusterInfo(ctx, u)
+			b, err := transport.FetchClusterInfo(ctx, u, n.cfg.PeerTLS)
 			cancel()
 			if err != nil {
 				errs = append(errs, err)
@@ -410,6 +411,9 @@ func (n *Node) Stop() {
 		n.wg.Wait()
 		n.rn.Stop()
 		n.tr.Stop()
+		// AFTER every goroutine that describes spans has stopped, BEFORE
+		// the caller shuts the tracer provider down.
+		n.trace.close()
 		if err := n.w.Close(); err != nil {
 			n.lg.Error("closing the WAL failed", "error", err)
 		}

@@ -63,10 +63,17 @@ type nodeTracer struct {
 	commitSent    map[uint64]uint64    // per peer: highest commit announced in a traced message
 	saveEnd       map[uint64]time.Time // index → when this member's WAL save of it ended
 
-	// fsync bookkeeping, set around WAL.Save on the Ready loop; the WAL calls
-	// the sync hooks synchronously inside Save.
-	walCtx    context.Context
-	syncStart time.Time
+	// saveMu guards save, the WAL save being described: set around WAL.Save
+	// by the Ready loop, filled in by the WAL's sync hooks, which Save calls
+	// synchronously, but which WAL.SaveSnapshot (apply goroutine) calls too.
+	saveMu sync.Mutex
+	save   *walSaveRec
+
+	// spanc feeds spanLoop, which creates the spans that the Ready loop and
+	// the transport's receive goroutines only describe (see later); closed
+	// by close. spanDone is closed when spanLoop has drained it.
+	spanc    chan func()
+	spanDone chan struct{}
 
 	// role and term are written by the Ready loop and read by the transport
 	// and apply goroutines for span attributes.
@@ -86,8 +93,70 @@ func newNodeTracer(tr trace.Tracer, member string, id uint64, members []Member) 
 		t.ackSent = map[uint64]uint64{}
 		t.commitSent = map[uint64]uint64{}
 		t.saveEnd = map[uint64]time.Time{}
+		t.spanc = make(chan func(), spanQueue)
+		t.spanDone = make(chan struct{})
+		go t.spanLoop()
 	}
 	return t
+}
+
+// spanQueue bounds the span descriptions waiting for spanLoop; beyond it
+// the describing goroutine creates its span itself (later never drops).
+const spanQueue = 1 << 14
+
+// later runs fn on spanLoop. Creating a span with the OpenTelemetry SDK
+// (attribute set, links, IDs, the processor hand-off) cost microseconds per
+// span, and the Ready loop and the transport's receive goroutines, which
+// every write waits for, made ~20 of the ~31 spans of a write (profile of a
+// traced leader: span creation ~20% of its CPU, half of it on the Ready
+// loop). Those goroutines now only take timestamps and copy what the span
+// will say; fn builds the span with those timestamps (WithTimestamp), so
+// what the spans say is unchanged. fn MUST use only what it captured, never
+// tracer state the describing goroutine goes on changing.
+func (t *nodeTracer) later(fn func()) {
+	select {
+	case t.spanc <- fn:
+	default:
+		fn() // queue full: record it here rather than drop it
+	}
+}
+
+func (t *nodeTracer) spanLoop() {
+	defer close(t.spanDone)
+	for fn := range t.spanc {
+		fn()
+	}
+}
+
+// close creates every span still described and stops spanLoop. Call it
+// once, AFTER every goroutine that records spans has stopped (Node.Stop),
+// and BEFORE the tracer provider shuts down, or those spans are lost.
+func (t *nodeTracer) close() {
+	if !t.on {
+		return
+	}
+	close(t.spanc)
+	<-t.spanDone
+}
+
+// baseVals are the values of the attributes every span carries that change
+// over time, taken when a span is described (not when spanLoop creates it).
+type baseVals struct {
+	role string
+	term uint64
+}
+
+func (t *nodeTracer) now() baseVals {
+	return baseVals{t.roleString(), t.term.Load()}
+}
+
+// baseOf is base with the values taken earlier.
+func (t *nodeTracer) baseOf(v baseVals) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 18)
+	return append(attrs, t.memberAttrs[0], t.memberAttrs[1],
+		instrument.AttrRole.String(v.role),
+		instrument.AttrTerm.Int64(int64(v.term)),
+	)
 }
 
 func (t *nodeTracer) name(id uint64) string {
@@ -106,13 +175,7 @@ func (t *nodeTracer) hexID(id uint64) string {
 
 // base returns the attributes every span carries, with room for a
 // message's attributes (msgAttrs) so the appends after it do not regrow.
-func (t *nodeTracer) base() []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 18)
-	return append(attrs, t.memberAttrs[0], t.memberAttrs[1],
-		instrument.AttrRole.String(t.roleString()),
-		instrument.AttrTerm.Int64(int64(t.term.Load())),
-	)
-}
+func (t *nodeTracer) base() []attribute.KeyValue { return t.baseOf(t.now()) }
 
 func (t *nodeTracer) roleString() string {
 	if r, ok := t.role.Load().(string); ok {
@@ -196,8 +259,26 @@ func links(es []tracedEntry) []trace.Link {
 	return out
 }
 
-// startWALSave opens the wal.save span for one Ready; end it with endWALSave.
-func (t *nodeTracer) startWALSave(traced []tracedEntry, hs *raftpb.HardState, ents []*raftpb.Entry, mustSync bool, prevCommit uint64) trace.Span {
+// walSaveRec describes the wal.save span of one Ready (and its wal.fsync
+// child) until endWALSave hands it to spanLoop.
+type walSaveRec struct {
+	start       time.Time
+	base        baseVals
+	all         []tracedEntry
+	entries     int
+	mustSync    bool
+	hsCommit    uint64
+	hsTerm      uint64
+	first, last uint64
+
+	syncStart, syncEnd time.Time // zero if Save did not fsync
+	syncBase           baseVals
+	syncBytes          int
+}
+
+// startWALSave begins describing the wal.save span of one Ready; finish it
+// with endWALSave. It returns nil when the Ready holds nothing traced.
+func (t *nodeTracer) startWALSave(traced []tracedEntry, hs *raftpb.HardState, ents []*raftpb.Entry, mustSync bool, prevCommit uint64) *walSaveRec {
 	if !t.on {
 		return nil
 	}
@@ -208,20 +289,17 @@ func (t *nodeTracer) startWALSave(traced []tracedEntry, hs *raftpb.HardState, en
 	if len(all) == 0 {
 		return nil
 	}
-	attrs := append(t.base(),
-		instrument.AttrEntries.Int(len(ents)),
-		instrument.AttrMustSync.Bool(mustSync),
-		instrument.AttrHSCommit.Int64(int64(hs.GetCommit())),
-		instrument.AttrHSTerm.Int64(int64(hs.GetTerm())),
-	)
-	if len(ents) > 0 {
-		attrs = append(attrs, instrument.AttrFirstIndex.Int64(int64(ents[0].GetIndex())),
-			instrument.AttrLastIndex.Int64(int64(ents[len(ents)-1].GetIndex())))
+	rec := &walSaveRec{
+		start: time.Now(), base: t.now(), all: all, entries: len(ents), mustSync: mustSync,
+		hsCommit: hs.GetCommit(), hsTerm: hs.GetTerm(),
 	}
-	ctx := trace.ContextWithRemoteSpanContext(context.Background(), all[0].sc)
-	ctx, span := t.tr.Start(ctx, instrument.WALSave, trace.WithAttributes(attrs...), trace.WithLinks(links(all)...))
-	t.walCtx = ctx
-	return span
+	if len(ents) > 0 {
+		rec.first, rec.last = ents[0].GetIndex(), ents[len(ents)-1].GetIndex()
+	}
+	t.saveMu.Lock()
+	t.save = rec
+	t.saveMu.Unlock()
+	return rec
 }
 
 // committable returns pending entries with index <= commit (not removed).
@@ -235,34 +313,64 @@ func (t *nodeTracer) committable(commit uint64) []tracedEntry {
 	return out
 }
 
-func (t *nodeTracer) endWALSave(span trace.Span, traced []tracedEntry) {
-	if span == nil {
+func (t *nodeTracer) endWALSave(rec *walSaveRec, traced []tracedEntry) {
+	if rec == nil {
 		return
 	}
 	now := time.Now()
 	for _, e := range traced {
 		t.saveEnd[e.index] = now
 	}
-	span.End()
-	t.walCtx = nil
+	t.saveMu.Lock() // after this no hook writes rec
+	t.save = nil
+	t.saveMu.Unlock()
+	t.later(func() { t.recordWALSave(rec, now) })
 }
 
-// walHooks measure the fdatasync as a child of the current wal.save span,
-// and evaluate the walBeforeSync/walAfterSync failpoints.
+// recordWALSave creates the wal.save span and its wal.fsync child (spanLoop).
+func (t *nodeTracer) recordWALSave(rec *walSaveRec, end time.Time) {
+	attrs := append(t.baseOf(rec.base),
+		instrument.AttrEntries.Int(rec.entries),
+		instrument.AttrMustSync.Bool(rec.mustSync),
+		instrument.AttrHSCommit.Int64(int64(rec.hsCommit)),
+		instrument.AttrHSTerm.Int64(int64(rec.hsTerm)),
+	)
+	if rec.entries > 0 {
+		attrs = append(attrs, instrument.AttrFirstIndex.Int64(int64(rec.first)),
+			instrument.AttrLastIndex.Int64(int64(rec.last)))
+	}
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), rec.all[0].sc)
+	ctx, span := t.tr.Start(ctx, instrument.WALSave, trace.WithTimestamp(rec.start),
+		trace.WithAttributes(attrs...), trace.WithLinks(links(rec.all)...))
+	if !rec.syncStart.IsZero() {
+		_, fsync := t.tr.Start(ctx, instrument.WALSync, trace.WithTimestamp(rec.syncStart),
+			trace.WithAttributes(append(t.baseOf(rec.syncBase), instrument.AttrBytes.Int(rec.syncBytes))...))
+		fsync.End(trace.WithTimestamp(rec.syncEnd))
+	}
+	span.End(trace.WithTimestamp(end))
+}
+
+// walHooks time the fdatasync for the wal.fsync child of the current
+// wal.save, and evaluate the walBeforeSync/walAfterSync failpoints.
 func (t *nodeTracer) walHooks() (before, after func(bytes int)) {
 	before = func(bytes int) {
 		instrument.Failpoint(instrument.WALBeforeSync)
 		instrument.Anchor(instrument.WALSync, t.member, t.term.Load(), 0)
-		if t.on && t.walCtx != nil {
-			t.syncStart = time.Now()
+		if t.on {
+			t.saveMu.Lock()
+			if t.save != nil {
+				t.save.syncStart = time.Now()
+			}
+			t.saveMu.Unlock()
 		}
 	}
 	after = func(bytes int) {
-		if t.on && t.walCtx != nil && !t.syncStart.IsZero() {
-			_, span := t.tr.Start(t.walCtx, instrument.WALSync, trace.WithTimestamp(t.syncStart),
-				trace.WithAttributes(append(t.base(), instrument.AttrBytes.Int(bytes))...))
-			span.End()
-			t.syncStart = time.Time{}
+		if t.on {
+			t.saveMu.Lock()
+			if t.save != nil && !t.save.syncStart.IsZero() {
+				t.save.syncEnd, t.save.syncBase, t.save.syncBytes = time.Now(), t.now(), bytes
+			}
+			t.saveMu.Unlock()
 		}
 		instrument.Failpoint(instrument.WALAfterSync)
 	}
@@ -275,27 +383,42 @@ func (t *nodeTracer) committed(commit uint64, isLeader bool) {
 	if !t.on || len(t.pendingCommit) == 0 {
 		return
 	}
+	type commitRec struct {
+		p      tracedEntry
+		quorum []string
+	}
+	var recs []commitRec
 	keep := t.pendingCommit[:0]
 	for _, p := range t.pendingCommit {
 		if p.index > commit {
 			keep = append(keep, p)
 			continue
 		}
-		attrs := append(t.base(), instrument.AttrIndex.Int64(int64(p.index)),
-			instrument.AttrCommit.Int64(int64(commit)))
+		r := commitRec{p: p}
 		if isLeader {
-			quorum := t.quorumFor(p.index)
-			if len(quorum) > 0 {
-				attrs = append(attrs, instrument.AttrQuorum.StringSlice(quorum),
-					instrument.AttrQuorumLast.String(quorum[len(quorum)-1]))
-			}
+			r.quorum = t.quorumFor(p.index)
 		}
-		ctx := trace.ContextWithRemoteSpanContext(context.Background(), p.sc)
-		_, span := t.tr.Start(ctx, instrument.CommitAdvance, trace.WithAttributes(attrs...))
-		span.End()
+		recs = append(recs, r)
 		delete(t.saveEnd, p.index)
 	}
 	t.pendingCommit = keep
+	if len(recs) == 0 {
+		return
+	}
+	at, base := time.Now(), t.now()
+	t.later(func() {
+		for _, r := range recs {
+			attrs := append(t.baseOf(base), instrument.AttrIndex.Int64(int64(r.p.index)),
+				instrument.AttrCommit.Int64(int64(commit)))
+			if len(r.quorum) > 0 {
+				attrs = append(attrs, instrument.AttrQuorum.StringSlice(r.quorum),
+					instrument.AttrQuorumLast.String(r.quorum[len(r.quorum)-1]))
+			}
+			ctx := trace.ContextWithRemoteSpanContext(context.Background(), r.p.sc)
+			_, span := t.tr.Start(ctx, instrument.CommitAdvance, trace.WithTimestamp(at), trace.WithAttributes(attrs...))
+			span.End(trace.WithTimestamp(at))
+		}
+	})
 }
 
 // quorumFor orders the members by when they first held index durably (the
@@ -337,17 +460,41 @@ func (t *nodeTracer) quorumFor(index uint64) []string {
 // travels in the envelope's Meta.
 func (t *nodeTracer) envelopes(msgs []*raftpb.Message) []transport.Envelope {
 	envs := make([]transport.Envelope, 0, len(msgs))
+	var sends []sendRec
 	for _, m := range msgs {
 		env := transport.Envelope{Msg: m}
 		instrument.Anchor(instrument.LeaderSend, t.member, m.GetTerm(), m.GetIndex())
 		if t.on {
 			if es := t.tracedFor(m); len(es) > 0 {
-				env.Meta = t.sendSpan(m, es)
+				// The span's ID is chosen here so its context can travel
+				// in the envelope now; spanLoop starts the span later.
+				id := instrument.NewSpanID()
+				parent := es[0].sc
+				env.Meta = instrument.EncodeMeta(trace.NewSpanContext(trace.SpanContextConfig{
+					TraceID: parent.TraceID(), SpanID: id, TraceFlags: parent.TraceFlags(), TraceState: parent.TraceState(),
+				}))
+				sends = append(sends, sendRec{m: m, es: es, id: id})
 			}
 		}
 		envs = append(envs, env)
 	}
+	if len(sends) > 0 {
+		at, base := time.Now(), t.now()
+		t.later(func() {
+			for _, r := range sends {
+				t.recordSend(r, at, base)
+			}
+		})
+	}
 	return envs
+}
+
+// sendRec describes one raft.send span. m is not modified after Send (the
+// transport's contract), so its attributes can be read later.
+type sendRec struct {
+	m  *raftpb.Message
+	es []tracedEntry
+	id trace.SpanID // already in the envelope's Meta
 }
 
 func (t *nodeTracer) tracedFor(m *raftpb.Message) []tracedEntry {
@@ -372,8 +519,8 @@ func (t *nodeTracer) tracedFor(m *raftpb.Message) []tracedEntry {
 	return es
 }
 
-func (t *nodeTracer) msgAttrs(m *raftpb.Message) []attribute.KeyValue {
-	attrs := append(t.base(),
+func (t *nodeTracer) msgAttrs(m *raftpb.Message, base baseVals) []attribute.KeyValue {
+	attrs := append(t.baseOf(base),
 		instrument.AttrMsgType.String(m.GetType().String()),
 		instrument.AttrFrom.String(t.name(m.GetFrom())),
 		instrument.AttrTo.String(t.name(m.GetTo())),
@@ -392,12 +539,14 @@ func (t *nodeTracer) msgAttrs(m *raftpb.Message) []attribute.KeyValue {
 	return attrs
 }
 
-func (t *nodeTracer) sendSpan(m *raftpb.Message, es []tracedEntry) []byte {
-	ctx := trace.ContextWithRemoteSpanContext(context.Background(), es[0].sc)
-	_, span := t.tr.Start(ctx, instrument.LeaderSend, trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(t.msgAttrs(m)...), trace.WithLinks(links(es)...))
-	span.End()
-	return instrument.EncodeMeta(span.SpanContext())
+// recordSend creates one raft.send span (spanLoop) with the ID its
+// envelope already carries.
+func (t *nodeTracer) recordSend(r sendRec, at time.Time, base baseVals) {
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), r.es[0].sc)
+	ctx = instrument.WithSpanID(ctx, r.id)
+	_, span := t.tr.Start(ctx, instrument.LeaderSend, trace.WithSpanKind(trace.SpanKindProducer), trace.WithTimestamp(at),
+		trace.WithAttributes(t.msgAttrs(r.m, base)...), trace.WithLinks(links(r.es)...))
+	span.End(trace.WithTimestamp(at))
 }
 
 // received records a message arriving from a peer. It returns a function
@@ -420,10 +569,16 @@ func (t *nodeTracer) received(env transport.Envelope) func() {
 	if !ok {
 		return func() {}
 	}
-	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
-	_, span := t.tr.Start(ctx, instrument.Receive, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(t.msgAttrs(m)...), trace.WithLinks(links(tracedIn(m.GetEntries()))...))
-	return func() { span.End() }
+	start, base := time.Now(), t.now()
+	return func() {
+		end := time.Now()
+		t.later(func() {
+			ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
+			_, span := t.tr.Start(ctx, instrument.Receive, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithTimestamp(start),
+				trace.WithAttributes(t.msgAttrs(m, base)...), trace.WithLinks(links(tracedIn(m.GetEntries()))...))
+			span.End(trace.WithTimestamp(end))
+		})
+	}
 }
 
 // applyCtx opens the apply span for a traced entry; ctx is Background and

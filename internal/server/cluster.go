@@ -12,7 +12,6 @@ import (
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kvtrace/kvtrace/internal/apply"
 	"github.com/kvtrace/kvtrace/internal/node"
@@ -244,11 +243,14 @@ func (s *Server) leaderClientConn() (*grpc.ClientConn, error) {
 	lead := s.node.Leader()
 	for _, m := range s.node.MemberList() {
 		if m.ID == lead && len(m.ClientURLs) > 0 {
-			u, err := url.Parse(m.ClientURLs[0])
+			// An https:// client URL is dialed with the peer TLS
+			// configuration: the leader's client port must accept the
+			// peer certificate (same CA, or no --client-cert-auth).
+			target, creds, err := s.node.Transport().DialOptions(m.ClientURLs[0])
 			if err != nil {
 				return nil, err
 			}
-			return grpc.NewClient(u.Host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			return grpc.NewClient(target, creds)
 		}
 	}
 	return nil, rpctypes.ErrGRPCNoLeader

@@ -19,11 +19,12 @@ import (
 // does (server/embed/serve.go, serveCtx.registerGateway). The JSON follows
 // etcd's marshaler settings: proto field names, no zero values, unknown
 // fields ignored, bytes as base64, 64-bit integers as strings. close
-// releases the loopback connection.
-func Gateway(ctx context.Context, grpcAddr string) (h http.Handler, closeFn func() error, err error) {
-	conn, err := grpc.NewClient(grpcAddr,
+// releases the loopback connection. opts are added last (kvd passes an
+// in-memory dialer when the client port speaks TLS: cmd/kvd/tls.go).
+func Gateway(ctx context.Context, grpcAddr string, opts ...grpc.DialOption) (h http.Handler, closeFn func() error, err error) {
+	conn, err := grpc.NewClient(grpcAddr, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32))}, opts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway: loopback connection to %s: %w", grpcAddr, err)
 	}

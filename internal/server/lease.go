@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kvtrace/kvtrace/internal/lease"
 )
@@ -311,14 +310,14 @@ func waitRetry(ctx context.Context) error {
 // Lease service on the peer gRPC server instead (RegisterPeer).
 func (s *Server) leaderLeaseClient() (pb.LeaseClient, error) {
 	lead := s.node.Leader()
-	var host string
+	var host, peerURL string
 	for _, m := range s.node.Members() {
 		if m.ID == lead && len(m.PeerURLs) > 0 {
 			u, err := url.Parse(m.PeerURLs[0])
 			if err != nil {
 				return nil, err
 			}
-			host = u.Host
+			host, peerURL = u.Host, m.PeerURLs[0]
 		}
 	}
 	if host == "" {
@@ -329,7 +328,12 @@ func (s *Server) leaderLeaseClient() (pb.LeaseClient, error) {
 	cc := s.ls.conns[host]
 	if cc == nil {
 		var err error
-		cc, err = grpc.NewClient(host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// https:// peer URLs dial with the peer certificate (--peer-cert-file).
+		target, creds, err := s.node.Transport().DialOptions(peerURL)
+		if err != nil {
+			return nil, err
+		}
+		cc, err = grpc.NewClient(target, creds)
 		if err != nil {
 			return nil, err
 		}

@@ -72,6 +72,9 @@ type backend struct {
 
 	// ci mirrors applied for lock-free Store.ConsistentIndex.
 	ci atomic.Pointer[appliedIndex]
+	// size is the bbolt file's size as of the last commit (or open), set
+	// whenever a batch tx begins, for the lock-free Store.CommittedSize.
+	size atomic.Int64
 
 	stopc chan struct{} // closed by close to stop run
 	donec chan struct{} // closed when run returns
@@ -114,6 +117,7 @@ func openBackend(path string, interval time.Duration, limit int, lg *slog.Logger
 		b.tx, err = db.Begin(true)
 	}
 	if err == nil {
+		b.size.Store(b.tx.Size())
 		err = b.loadApplied()
 	}
 	if err != nil {
@@ -294,6 +298,7 @@ func (b *backend) commitLocked(final bool) error {
 			return b.failLocked(fmt.Errorf("store: begin batch tx: %w", err))
 		}
 		b.tx = tx
+		b.size.Store(tx.Size())
 	}
 	// Step 5.
 	b.bufMu.Lock()

@@ -48,8 +48,15 @@ func (s *Store) Snapshot() (*DBSnapshot, error) {
 	return snap, nil
 }
 
+// CommittedSize returns the size of the bbolt file as of the last batch
+// commit, without a lock or a read tx: the quota check runs it on every
+// write request (etcd's quota reads backend.Size, an atomic, the same way).
+// Writes still in the batch tx are not counted.
+func (s *Store) CommittedSize() int64 { return s.b.size.Load() }
+
 // DBSize returns the size of the bbolt file and the bytes in use (the file
-// less its free pages), as etcd's Status reports them.
+// less its free pages), as etcd's Status reports them. It opens a bbolt read
+// tx; use CommittedSize on hot paths.
 func (s *Store) DBSize() (size, inUse int64) {
 	s.b.bufMu.RLock()
 	defer s.b.bufMu.RUnlock()

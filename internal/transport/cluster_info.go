@@ -2,11 +2,11 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -63,13 +63,14 @@ func (t *Transport) serveClusterInfo(ss grpc.ServerStream) error {
 	return ss.SendMsg(&rawFrame{b: h.ClusterInfo()})
 }
 
-// FetchClusterInfo asks the member at peerURL for its ClusterInfo.
-func FetchClusterInfo(ctx context.Context, peerURL string) ([]byte, error) {
-	target, err := dialTarget(peerURL)
+// FetchClusterInfo asks the member at peerURL for its ClusterInfo; tlsCfg
+// dials an https:// URL (DialOptions).
+func FetchClusterInfo(ctx context.Context, peerURL string, tlsCfg *tls.Config) ([]byte, error) {
+	target, creds, err := DialOptions(peerURL, tlsCfg)
 	if err != nil {
 		return nil, err
 	}
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc, err := grpc.NewClient(target, creds,
 		grpc.WithDefaultCallOptions(grpc.CallContentSubtype(codecName)))
 	if err != nil {
 		return nil, err

@@ -14,8 +14,9 @@ const codecName = "kvtrace-raft"
 func init() { encoding.RegisterCodec(frameCodec{}) }
 
 // frameCodec moves the transport's own frames through gRPC without protoc:
-// *hello and *Envelope in both directions, and *rawFrame for envelopes the
-// sender has already encoded (to check the size cap and count bytes).
+// *hello, *envelopeBatch (message stream) and *Envelope (the MsgSnap of a
+// snapshot stream) in both directions, and *rawFrame for frames the sender
+// has already encoded (to check the size cap and count bytes).
 type frameCodec struct{}
 
 // rawFrame is an envelope frame that was encoded before SendMsg.
@@ -31,6 +32,8 @@ func (frameCodec) Marshal(v any) ([]byte, error) {
 		return f.marshal(), nil
 	case *Envelope:
 		return encodeEnvelope(*f)
+	case *envelopeBatch:
+		return encodeBatch(f.envs)
 	default:
 		return nil, fmt.Errorf("transport codec: cannot marshal %T", v)
 	}
@@ -50,6 +53,10 @@ func (frameCodec) Unmarshal(data []byte, v any) error {
 		}
 		*f = env
 		return nil
+	case *envelopeBatch:
+		envs, err := decodeBatch(data, f.envs[:0])
+		f.envs = envs
+		return err
 	default:
 		return fmt.Errorf("transport codec: cannot unmarshal into %T", v)
 	}

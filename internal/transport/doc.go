@@ -29,10 +29,16 @@
 // retransmits what it needs. A down peer therefore costs its own queue and
 // nothing else: it never blocks Send or another peer.
 //
-// Per peer, messages are written IN THE ORDER OF Send calls. Queued messages
-// survive a reconnect. A message in flight when a stream breaks may be lost.
-// Messages whose encoded envelope exceeds MaxMsgBytes (default 10 MiB + 512
-// KiB slack) are never sent; they are logged and counted as Oversize.
+// Per peer, messages are written IN THE ORDER OF Send calls. The sender
+// takes a message off the queue and, without waiting, every message queued
+// behind it (up to 256), and writes them as ONE batch frame (see Wire
+// format): a leader's Ready holds one MsgApp per proposal per follower, and
+// a gRPC message per raft message cost a SendMsg, an HTTP/2 data frame and a
+// RecvMsg each. A batch never waits for more messages, so it adds no
+// latency. Queued messages survive a reconnect. Messages in flight when a
+// stream breaks may be lost. Messages whose encoded envelope exceeds
+// MaxMsgBytes (default 10 MiB + 512 KiB slack) are never sent; they are
+// logged and counted as Oversize.
 //
 // A broken stream is redialled with exponential backoff from 50ms to 2s, each
 // wait drawn from [d/2, d]. UpdatePeer redials at once. A connect and its
@@ -57,12 +63,12 @@
 //	PermissionDenied    the sender is removed (Handler.IsIDRemoved) or not a known peer
 //	Unavailable         the transport is stopping
 //
-// After the handshake only the dialer sends. Frames are handed to
-// Handler.Process from the stream's goroutine, IN ORDER, one at a time per
-// sending member; a newer stream from the same member supersedes the older
+// After the handshake only the dialer sends. The envelopes of each frame are
+// handed to Handler.Process from the stream's goroutine, IN ORDER, one at a
+// time per sending member; a newer stream from the same member supersedes the older
 // (which ends with Aborted and delivers nothing more). Process errors are
-// logged and the stream continues. Frames whose raft To is not this member are
-// dropped.
+// logged and the stream continues. Envelopes whose raft To is not this member
+// are dropped.
 //
 // # Faults
 //
@@ -76,20 +82,33 @@
 // No .proto file: the service is a hand-written grpc.ServiceDesc, and frames
 // use the gRPC codec registered as "kvtrace-raft" (content-type
 // application/grpc+kvtrace-raft). Each gRPC message is one frame.
+// MaxMsgBytes bounds every frame.
 //
 // Handshake frame (first frame in each direction):
 //
-//	"kvtr" | version byte (1) | uvarint(from) | uvarint(to) | uvarint(cluster ID)
+//	"kvtr" | version byte (2) | uvarint(from) | uvarint(to) | uvarint(cluster ID)
 //
 // Dialer to acceptor: from = dialer, to = the member it means to reach. The
 // acceptor's reply: from = acceptor, to = dialer; the dialer checks that it
 // reached the member and cluster it expected.
 //
-// Envelope frame (every later frame from the dialer):
+// Version 1 sent one envelope frame per raft message; version 2 sends batch
+// frames. A member refuses a handshake of another version.
+//
+// Batch frame (every later frame from the dialer on the message stream):
+//
+//	record+    record = uvarint(len(envelope)) | envelope
+//
+// at least one record, envelopes IN QUEUE ORDER, the last record ending
+// exactly at the end of the frame. Each envelope is:
 //
 //	uvarint(len(meta)) | meta | proto(raftpb.Message)
 //
 // meta is opaque to the transport (the tracing layer puts W3C trace context
 // there); the message is the protobuf encoding of raftpb.Message and runs to
-// the end of the frame. MaxMsgBytes bounds the whole frame.
+// the end of its record. The MsgSnap frame of a snapshot stream
+// (snapshot.go) is a single envelope, not a batch. The fuzz targets
+// FuzzDecodeBatch, FuzzDecodeEnvelope and FuzzDecodeHello (seeds under
+// testdata/fuzz) check that the decoders never panic and that what they
+// accept re-encodes to the same envelopes.
 package transport

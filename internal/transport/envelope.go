@@ -75,6 +75,93 @@ func decodeEnvelope(data []byte) (Envelope, error) {
 	return env, nil
 }
 
+// envelopeBatch is one frame of the message stream: the envelopes a peer's
+// sender found queued together, IN QUEUE ORDER. Wire form (doc.go):
+//
+//	record+    where record = uvarint(len(envelope)) | envelope
+//
+// One frame per drained queue instead of one per message: at 64 concurrent
+// writes the leader's Ready holds one MsgApp per proposal and follower
+// (raft sends one per appended entry while a follower is replicating), and
+// every gRPC message cost a SendMsg, an HTTP/2 data frame and a RecvMsg.
+type envelopeBatch struct {
+	envs []Envelope
+}
+
+// envelopeSize returns the length of env's wire form (appendEnvelope). It
+// also caches the message's size for appendSizedEnvelope.
+func envelopeSize(env Envelope) int {
+	n := uvarintLen(uint64(len(env.Meta))) + len(env.Meta)
+	if env.Msg != nil {
+		n += proto.Size(env.Msg)
+	}
+	return n
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// appendBatchRecord appends one record of a batch frame: uvarint(n) and
+// the envelope, whose size n MUST come from envelopeSize(env) just before
+// (the message's cached size is reused, so it MUST NOT change in between).
+func appendBatchRecord(b []byte, env Envelope, n int) ([]byte, error) {
+	b = binary.AppendUvarint(b, uint64(n))
+	b = binary.AppendUvarint(b, uint64(len(env.Meta)))
+	b = append(b, env.Meta...)
+	if env.Msg == nil {
+		return b, nil
+	}
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, env.Msg)
+	if err != nil {
+		return nil, fmt.Errorf("transport: marshal %v: %w", env.Msg.GetType(), err)
+	}
+	return out, nil
+}
+
+// encodeBatch returns the batch frame holding envs (tests and fuzzing; the
+// sender builds frames in peer.writeBatch under the size cap).
+func encodeBatch(envs []Envelope) ([]byte, error) {
+	var b []byte
+	for _, env := range envs {
+		var err error
+		if b, err = appendBatchRecord(b, env, envelopeSize(env)); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// decodeBatch appends the envelopes of one batch frame to envs. A frame
+// holds at least one record; each record MUST be a whole envelope.
+func decodeBatch(data []byte, envs []Envelope) ([]Envelope, error) {
+	if len(data) == 0 {
+		return envs, fmt.Errorf("%w: empty batch frame", ErrShortFrame)
+	}
+	for len(data) > 0 {
+		n, k := binary.Uvarint(data)
+		if k <= 0 {
+			return envs, fmt.Errorf("%w: bad record length prefix", ErrShortFrame)
+		}
+		data = data[k:]
+		if n > uint64(len(data)) {
+			return envs, fmt.Errorf("%w: record length %d exceeds remaining %d bytes", ErrShortFrame, n, len(data))
+		}
+		env, err := decodeEnvelope(data[:n])
+		if err != nil {
+			return envs, err
+		}
+		envs = append(envs, env)
+		data = data[n:]
+	}
+	return envs, nil
+}
+
 // hello is the first frame on a stream in each direction. The dialer sends
 // {From: self, To: peer, ClusterID}; the acceptor answers with its own
 // {From: self, To: dialer, ClusterID} once it has admitted the stream.
@@ -85,8 +172,11 @@ type hello struct {
 }
 
 const (
-	helloMagic   = "kvtr"
-	helloVersion = 1
+	helloMagic = "kvtr"
+	// helloVersion 2: message-stream frames are batches (envelopeBatch);
+	// version 1 sent one envelope per frame. Members of different versions
+	// refuse each other at the handshake instead of misreading frames.
+	helloVersion = 2
 )
 
 func (h *hello) marshal() []byte {

@@ -105,6 +105,11 @@ func TestForeignClusterTransportRejected(t *testing.T) {
 	}
 }
 
+// oneFrame is a message-stream frame carrying m alone.
+func oneFrame(m *raftpb.Message) *envelopeBatch {
+	return &envelopeBatch{envs: []Envelope{{Msg: m}}}
+}
+
 // A second stream from the same member replaces the first: the first is
 // aborted and nothing it carries afterwards is delivered.
 func TestNewerInboundStreamSupersedes(t *testing.T) {
@@ -122,7 +127,7 @@ func TestNewerInboundStreamSupersedes(t *testing.T) {
 		return cs
 	}
 	old := open()
-	if err := old.SendMsg(&Envelope{Msg: msg(raftpb.MessageType_MsgHeartbeat, 2, 1, 1)}); err != nil {
+	if err := old.SendMsg(oneFrame(msg(raftpb.MessageType_MsgHeartbeat, 2, 1, 1))); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "delivery on first stream", func() bool { return len(a.rec.from(2)) == 1 })
@@ -132,8 +137,8 @@ func TestNewerInboundStreamSupersedes(t *testing.T) {
 	if err := old.RecvMsg(&h); status.Code(err) != codes.Aborted {
 		t.Fatalf("old stream ended with %v, want Aborted", err)
 	}
-	_ = old.SendMsg(&Envelope{Msg: msg(raftpb.MessageType_MsgHeartbeat, 2, 1, 99)}) // may fail; must not arrive
-	if err := cur.SendMsg(&Envelope{Msg: msg(raftpb.MessageType_MsgHeartbeat, 2, 1, 2)}); err != nil {
+	_ = old.SendMsg(oneFrame(msg(raftpb.MessageType_MsgHeartbeat, 2, 1, 99))) // may fail; must not arrive
+	if err := cur.SendMsg(oneFrame(msg(raftpb.MessageType_MsgHeartbeat, 2, 1, 2))); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "delivery on second stream", func() bool { return len(a.rec.from(2)) >= 2 })

@@ -15,7 +15,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -44,6 +43,13 @@ type peer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
+
+	// Owned by the run goroutine (pump): held is a delayed message taken
+	// off the queue that starts the next frame (it survives a reconnect);
+	// batch and sizes are reused between frames.
+	held  *outMsg
+	batch []Envelope
+	sizes []int
 
 	// mu guards urls, nextURL, since and inEvict. Taken AFTER Transport.mu.
 	mu      sync.Mutex
@@ -134,14 +140,14 @@ func (p *peer) pickURL() (string, error) {
 	return u, nil
 }
 
-// dialTarget turns http://host:port into a gRPC passthrough target.
+// dialTarget turns http(s)://host:port into a gRPC passthrough target.
 func dialTarget(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("transport: peer URL %q: %w", raw, err)
 	}
-	if u.Scheme != "http" {
-		return "", fmt.Errorf("transport: peer URL %q: scheme %q not supported (http only)", raw, u.Scheme)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("transport: peer URL %q: scheme %q not supported (http or https only)", raw, u.Scheme)
 	}
 	if _, _, err := net.SplitHostPort(u.Host); err != nil {
 		return "", fmt.Errorf("transport: peer URL %q: %w", raw, err)
@@ -200,13 +206,12 @@ func (p *peer) connectAndPump(up *bool) error {
 		p.dialFailures.Add(1)
 		return err
 	}
-	target, err := dialTarget(raw)
+	target, creds, err := p.t.DialOptions(raw) // tls.go
 	if err != nil {
 		p.dialFailures.Add(1)
 		return err
 	}
-	cc, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc, err := grpc.NewClient(target, creds,
 		grpc.WithDefaultCallOptions(grpc.CallContentSubtype(codecName)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: minBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: maxBackoff},
@@ -295,29 +300,60 @@ func (p *peer) handshake(sctx context.Context, scancel context.CancelFunc, cc *g
 	return cs, nil
 }
 
-// pump writes queued messages IN QUEUE ORDER. A delayed message blocks the
-// ones behind it (a slow link, not reordering).
+// maxBatch bounds the envelopes in one frame (MaxMsgBytes bounds its bytes).
+const maxBatch = 256
+
+// pump writes queued messages IN QUEUE ORDER, as many per frame as are
+// queued when the first one is taken (up to maxBatch and MaxMsgBytes). A
+// delayed message blocks the ones behind it (a slow link, not reordering).
 func (p *peer) pump(cs grpc.ClientStream, broken <-chan struct{}) error {
 	for {
-		select {
-		case <-p.ctx.Done():
-			return nil
-		case <-broken:
-			return errors.New("stream closed by peer")
-		case <-p.redial:
-			return errRedial
-		case m := <-p.queue:
-			if !m.notBefore.IsZero() {
-				if err := p.waitUntil(m.notBefore, broken); err != nil {
-					p.dropped.Add(1)
-					return err
-				}
+		var m outMsg
+		if p.held != nil {
+			m, p.held = *p.held, nil
+		} else {
+			select {
+			case <-p.ctx.Done():
+				return nil
+			case <-broken:
+				return errors.New("stream closed by peer")
+			case <-p.redial:
+				return errRedial
+			case m = <-p.queue:
 			}
-			if err := p.write(cs, m.env); err != nil {
+		}
+		if !m.notBefore.IsZero() {
+			if err := p.waitUntil(m.notBefore, broken); err != nil {
+				p.dropped.Add(1)
 				return err
 			}
 		}
+		batch := p.drain(append(p.batch[:0], m.env))
+		err := p.writeBatch(cs, batch)
+		clear(batch) // do not pin sent messages until the next frame
+		p.batch = batch[:0]
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// drain appends the envelopes already queued, without waiting. A delayed
+// one ends the frame: it is held and starts the next.
+func (p *peer) drain(batch []Envelope) []Envelope {
+	for len(batch) < maxBatch {
+		select {
+		case m := <-p.queue:
+			if !m.notBefore.IsZero() {
+				p.held = &m
+				return batch
+			}
+			batch = append(batch, m.env)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (p *peer) waitUntil(ts time.Time, broken <-chan struct{}) error {
@@ -337,29 +373,64 @@ func (p *peer) waitUntil(ts time.Time, broken <-chan struct{}) error {
 	}
 }
 
-// write encodes and sends one envelope. Encoding or size errors drop only that
-// message; a stream error ends the stream.
-func (p *peer) write(cs grpc.ClientStream, env Envelope) error {
-	frame, err := encodeEnvelope(env)
-	if err != nil {
-		p.dropped.Add(1)
-		p.lg.Error("cannot encode raft message", "type", messageType(env.Msg), "error", err)
-		return nil
-	}
-	if len(frame) > p.t.cfg.MaxMsgBytes {
+// writeBatch encodes envs into batch frames of at most MaxMsgBytes (one
+// frame unless they do not fit) and sends them. Encoding or size errors
+// drop only that message; a stream error ends the stream.
+func (p *peer) writeBatch(cs grpc.ClientStream, envs []Envelope) error {
+	limit := p.t.cfg.MaxMsgBytes
+	sizes, total := p.sizes[:0], 0
+	for _, env := range envs {
+		n := envelopeSize(env)
+		if rec := uvarintLen(uint64(n)) + n; rec <= limit {
+			sizes = append(sizes, n)
+			total += rec
+			continue
+		}
 		// Never sent: the receiver would refuse it and tear down the stream,
 		// and raft would resend it forever.
+		sizes = append(sizes, -1)
 		p.oversize.Add(1)
 		p.lg.Error("raft message exceeds the transport size cap; not sent",
-			"type", messageType(env.Msg), "bytes", len(frame), "max-bytes", p.t.cfg.MaxMsgBytes,
+			"type", messageType(env.Msg), "bytes", n, "max-bytes", limit,
 			"entries", len(env.Msg.GetEntries()))
+	}
+	p.sizes = sizes
+	// A NEW buffer per frame: SendMsg returns once the frame is queued and
+	// gRPC writes it later (rawFrame.b is handed over without a copy).
+	frame, count := make([]byte, 0, min(total, limit)), 0
+	for i, env := range envs {
+		n := sizes[i]
+		if n < 0 {
+			continue
+		}
+		if rec := uvarintLen(uint64(n)) + n; len(frame)+rec > limit {
+			if err := p.sendFrame(cs, frame, count); err != nil {
+				return err
+			}
+			total -= len(frame)
+			frame, count = make([]byte, 0, min(total, limit)), 0
+		}
+		next, err := appendBatchRecord(frame, env, n)
+		if err != nil {
+			p.dropped.Add(1)
+			p.lg.Error("cannot encode raft message", "type", messageType(env.Msg), "error", err)
+			continue
+		}
+		frame, count = next, count+1
+	}
+	if count == 0 {
 		return nil
 	}
+	return p.sendFrame(cs, frame, count)
+}
+
+// sendFrame sends one batch frame holding count envelopes.
+func (p *peer) sendFrame(cs grpc.ClientStream, frame []byte, count int) error {
 	if err := cs.SendMsg(&rawFrame{b: frame}); err != nil {
-		p.dropped.Add(1)
+		p.dropped.Add(uint64(count))
 		return err
 	}
-	p.sent.Add(1)
+	p.sent.Add(uint64(count))
 	p.bytes.Add(uint64(len(frame)))
 	return nil
 }

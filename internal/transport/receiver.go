@@ -139,13 +139,16 @@ func (p *peer) attachInbound() (gen uint64, evict <-chan struct{}) {
 }
 
 // receive delivers frames until the stream ends or is no longer current.
+// The envelopes of one batch frame are delivered IN ORDER under one hold of
+// recvMu.
 func (t *Transport) receive(ss grpc.ServerStream, p *peer, gen uint64) error {
 	ctx := ss.Context()
 	var lastLog time.Time
 	var suppressed int
+	var b envelopeBatch
 	for {
-		var env Envelope
-		if err := ss.RecvMsg(&env); err != nil {
+		clear(b.envs) // do not pin the last frame's messages while waiting
+		if err := ss.RecvMsg(&b); err != nil {
 			if err == io.EOF {
 				return nil
 			}
@@ -155,35 +158,36 @@ func (t *Transport) receive(ss grpc.ServerStream, p *peer, gen uint64) error {
 			}
 			return err
 		}
-		if to := env.Msg.GetTo(); to != t.cfg.ID {
-			t.lg.Warn("dropped raft message addressed to another member",
-				"remote-peer-id", fmt.Sprintf("%x", p.id), "to", fmt.Sprintf("%x", to), "type", messageType(env.Msg))
-			continue
-		}
 		p.recvMu.Lock()
-		// A newer stream from this member, removal, or Stop: deliver nothing more.
-		if p.inGen.Load() != gen || p.ctx.Err() != nil || ctx.Err() != nil {
-			p.recvMu.Unlock()
-			return nil
-		}
-		select {
-		case <-t.stopc:
-			p.recvMu.Unlock()
-			return nil
-		default:
-		}
-		p.received.Add(1)
-		err := t.cfg.Handler.Process(ctx, env)
-		p.recvMu.Unlock()
-		if err != nil {
-			// Rate-limited: a stopping node fails every message.
-			if now := time.Now(); now.Sub(lastLog) >= time.Second {
-				t.lg.Warn("processing raft message failed", "remote-peer-id", fmt.Sprintf("%x", p.id),
-					"type", messageType(env.Msg), "error", err, "suppressed", suppressed)
-				lastLog, suppressed = now, 0
-			} else {
-				suppressed++
+		for _, env := range b.envs {
+			if to := env.Msg.GetTo(); to != t.cfg.ID {
+				t.lg.Warn("dropped raft message addressed to another member",
+					"remote-peer-id", fmt.Sprintf("%x", p.id), "to", fmt.Sprintf("%x", to), "type", messageType(env.Msg))
+				continue
+			}
+			// A newer stream from this member, removal, or Stop: deliver nothing more.
+			if p.inGen.Load() != gen || p.ctx.Err() != nil || ctx.Err() != nil {
+				p.recvMu.Unlock()
+				return nil
+			}
+			select {
+			case <-t.stopc:
+				p.recvMu.Unlock()
+				return nil
+			default:
+			}
+			p.received.Add(1)
+			if err := t.cfg.Handler.Process(ctx, env); err != nil {
+				// Rate-limited: a stopping node fails every message.
+				if now := time.Now(); now.Sub(lastLog) >= time.Second {
+					t.lg.Warn("processing raft message failed", "remote-peer-id", fmt.Sprintf("%x", p.id),
+						"type", messageType(env.Msg), "error", err, "suppressed", suppressed)
+					lastLog, suppressed = now, 0
+				} else {
+					suppressed++
+				}
 			}
 		}
+		p.recvMu.Unlock()
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -81,11 +80,11 @@ func (t *Transport) SendSnapshot(ctx context.Context, env Envelope, db io.Reader
 	if err != nil {
 		return 0, err
 	}
-	target, err := dialTarget(raw)
+	target, creds, err := t.DialOptions(raw) // tls.go
 	if err != nil {
 		return 0, err
 	}
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc, err := grpc.NewClient(target, creds,
 		grpc.WithDefaultCallOptions(grpc.CallContentSubtype(codecName)))
 	if err != nil {
 		return 0, err

@@ -9,7 +9,7 @@ import (
 // FaultDropped are about messages to the peer, Received about messages from it.
 type PeerStats struct {
 	Sent         uint64 // envelopes written to the stream
-	Bytes        uint64 // encoded bytes of those envelopes
+	Bytes        uint64 // bytes of the batch frames that carried them
 	Dropped      uint64 // queue full, or lost when a stream broke
 	Oversize     uint64 // larger than MaxMsgBytes; never sent
 	FaultDropped uint64 // dropped by a FaultRule

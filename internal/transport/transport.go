@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -43,6 +44,8 @@ type Config struct {
 	QueueSize     int // per-peer send queue, in messages
 	MaxMsgBytes   int // cap on one encoded envelope, both directions
 	DialTimeout   time.Duration
+	// TLS dials https:// peer URLs (tls.go, DialOptions); nil: http:// only.
+	TLS *tls.Config
 }
 
 // Transport sends raft messages to peers and receives theirs. See doc.go.

@@ -141,7 +141,8 @@ func TestDialTarget(t *testing.T) {
 		{"http://127.0.0.1:2380", "passthrough:///127.0.0.1:2380", true},
 		{"http://[::1]:2380", "passthrough:///[::1]:2380", true},
 		{"http://localhost:2380/", "passthrough:///localhost:2380", true},
-		{"https://127.0.0.1:2380", "", false},
+		{"https://127.0.0.1:2380", "passthrough:///127.0.0.1:2380", true}, // TLS: tls.go
+		{"unix:///tmp/kvd.sock", "", false},
 		{"http://127.0.0.1", "", false},
 		{"127.0.0.1:2380", "", false},
 	} {
