@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,16 +12,6 @@ import (
 	"github.com/kvtrace/kvtrace/internal/traceview"
 )
 
-// kvdForReceive builds cmd/kvd into a temp dir of t.
-func kvdForReceive(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kvd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/kvtrace/kvtrace/cmd/kvd").CombinedOutput(); err != nil {
-		t.Fatalf("building kvd: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestReceiveLiveCluster: three real kvd processes export their spans by
 // OTLP/gRPC to an in-process receiver; a Put made with clientv3 shows up in
 // the receiver's file as a write with the same key and revision, applied on
@@ -32,7 +20,7 @@ func TestReceiveLiveCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-member kvd cluster")
 	}
-	bin := kvdForReceive(t)
+	bin := buildKVD(t)
 	r, out, _ := startTestReceiver(t)
 
 	dir := t.TempDir()
