@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,13 @@ func (p *peer) enqueue(m outMsg) {
 	default:
 		p.dropped.Add(1)
 	}
+}
+
+// hasURLs reports whether the peer's URLs are exactly urls.
+func (p *peer) hasURLs(urls []string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Equal(p.urls, urls)
 }
 
 func (p *peer) setURLs(urls []string) {

@@ -99,7 +99,8 @@ func New(cfg Config) *Transport {
 }
 
 // AddPeer starts a sender to member id at urls (http://host:port). Adding an
-// existing peer updates its URLs; adding this member itself is ignored.
+// existing peer updates its URLs, and redials, only if they differ; adding
+// this member itself is ignored.
 func (t *Transport) AddPeer(id uint64, urls []string) {
 	if id == 0 || id == t.cfg.ID {
 		return
@@ -110,7 +111,14 @@ func (t *Transport) AddPeer(id uint64, urls []string) {
 		return
 	}
 	if p, ok := t.peers[id]; ok {
-		p.setURLs(urls)
+		// Only a real change redials: the node re-adds every member after
+		// each conf change, and tearing healthy streams down then lost the
+		// MsgApp that carried the new commit, so followers learned it a
+		// heartbeat later (a member joining right after MemberAdd asked
+		// such a follower and was told it was not in the cluster).
+		if !p.hasURLs(urls) {
+			p.setURLs(urls)
+		}
 		return
 	}
 	p := newPeer(t, id, urls)
