@@ -373,8 +373,25 @@ func (l *leaseServer) forwardTimeToLive(ctx context.Context, r *pb.LeaseTimeToLi
 
 // RegisterPeer adds the leader's end of lease forwarding to the member's
 // peer gRPC server.
+//
+// Only the two calls a follower forwards are served there; Grant, Revoke and
+// Leases answer Unimplemented, so the peer port is not a second client port.
 func (s *Server) RegisterPeer(g *grpc.Server) {
-	pb.RegisterLeaseServer(g, &leaseServer{s: s, peer: true})
+	pb.RegisterLeaseServer(g, &peerLeaseServer{l: &leaseServer{s: s, peer: true}})
+}
+
+// peerLeaseServer exposes leaseServer's forwarding targets on the peer port.
+type peerLeaseServer struct {
+	pb.UnimplementedLeaseServer
+	l *leaseServer
+}
+
+func (p *peerLeaseServer) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error {
+	return p.l.LeaseKeepAlive(stream)
+}
+
+func (p *peerLeaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	return p.l.LeaseTimeToLive(ctx, r)
 }
 
 // closeLeaseConns closes the forwarding connections.
