@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,14 +30,12 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		kvdBin = filepath.Join(dir, "kvd")
-		args := []string{"build", "-o", kvdBin}
+		var flags []string
 		if raceEnabled {
-			args = append(args, "-race")
+			flags = append(flags, "-race")
 		}
-		args = append(args, "github.com/kvtrace/kvtrace/cmd/kvd")
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: building kvd failed: %v\n%s", err, out)
+		if kvdBin, err = localcluster.BuildKVD(dir, flags...); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 			return 1
 		}
 		// `go tool -n etcdctl` builds (or finds) the etcdctl pinned in go.mod
@@ -54,13 +51,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// baseArgs are the flags every test cluster gets: fast elections so tests
+// are quick, info logs so a failure's log tail says what raft did.
+var baseArgs = []string{"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "info"}
+
 // startCluster starts a cluster of real kvd processes and waits for a leader.
 // Member logs are printed if the test fails.
 func startCluster(t *testing.T, size int, extra ...string) *localcluster.Cluster {
 	t.Helper()
-	dir := keptDir(t)
-	args := append([]string{"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "info"}, extra...)
-	c, err := localcluster.Start(localcluster.Config{Binary: kvdBin, Dir: dir, Size: size, ExtraArgs: args})
+	return startConfigured(t, localcluster.Config{Dir: keptDir(t), Size: size,
+		ExtraArgs: append(append([]string(nil), baseArgs...), extra...)})
+}
+
+// startConfigured starts cfg (Binary defaults to the kvd built in TestMain),
+// stops it at the end of the test printing each member's log tail if the
+// test failed, and waits for a leader.
+func startConfigured(t *testing.T, cfg localcluster.Config) *localcluster.Cluster {
+	t.Helper()
+	if cfg.Binary == "" {
+		cfg.Binary = kvdBin
+	}
+	c, err := localcluster.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

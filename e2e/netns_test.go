@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -44,29 +43,10 @@ func newNetns(t *testing.T, n int) *localcluster.Netns {
 // for a leader.
 func startPartitionCluster(t *testing.T, cfg localcluster.Config) *localcluster.Cluster {
 	t.Helper()
-	cfg.Binary, cfg.Dir, cfg.Size = kvdBin, keptDir(t), 3
-	cfg.ExtraArgs = []string{"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "info"}
-	c, err := localcluster.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered AFTER newNetns's cleanup, so it runs BEFORE it: the members
-	// MUST exit before their namespaces are removed.
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, m := range c.Members {
-				b, _ := os.ReadFile(m.LogPath)
-				t.Logf("---- log of %s (%s) ----\n%s", m.Name, m.LogPath, tail(string(b), 60))
-			}
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	cfg.Dir, cfg.Size, cfg.ExtraArgs = keptDir(t), 3, baseArgs
+	// startConfigured registers its cleanup AFTER newNetns's, so it runs
+	// BEFORE it: the members MUST exit before their namespaces are removed.
+	return startConfigured(t, cfg)
 }
 
 // partition is one way to cut member i off from the others and let it back.

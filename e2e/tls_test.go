@@ -76,27 +76,11 @@ func startTLSCluster(t *testing.T) (*localcluster.Cluster, tlsPKI) {
 	t.Helper()
 	dir := keptDir(t)
 	p := newTLSPKI(t, dir)
-	c, err := localcluster.Start(localcluster.Config{Binary: kvdBin, Dir: dir, Size: 3,
+	// Over TLS, with the client certificate: WaitLeader uses it too.
+	c := startConfigured(t, localcluster.Config{Dir: dir, Size: 3,
 		ExtraArgs: []string{"--heartbeat-interval", "50", "--election-timeout", "500"},
 		TLS: &localcluster.TLS{CertFile: p.member.CertFile, KeyFile: p.member.KeyFile, CAFile: p.ca.File,
 			ClientCertAuth: true, ClientCertFile: p.client.CertFile, ClientKeyFile: p.client.KeyFile}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, m := range c.Members {
-				b, _ := os.ReadFile(m.LogPath)
-				t.Logf("---- log of %s (%s) ----\n%s", m.Name, m.LogPath, tail(string(b), 60))
-			}
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.WaitLeader(ctx); err != nil { // over TLS, with the client certificate
-		t.Fatal(err)
-	}
 	return c, p
 }
 

@@ -29,28 +29,11 @@ func tracedCluster(t *testing.T, extra ...string) (*localcluster.Cluster, []stri
 		fps[i] = fmt.Sprintf("127.0.0.1:%d", ports[2*i])
 		admins[i] = fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
 	}
-	dir := keptDir(t)
-	args := append([]string{"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "info", "--trace"}, extra...)
-	c, err := localcluster.Start(localcluster.Config{Binary: kvdBin, Dir: dir, Size: 3, ExtraArgs: args,
+	args := append(append(append([]string(nil), baseArgs...), "--trace"), extra...)
+	c := startConfigured(t, localcluster.Config{Dir: keptDir(t), Size: 3, ExtraArgs: args,
 		MemberArgs: func(i int) []string {
 			return []string{"--failpoint-addr", fps[i], "--admin-addr", admins[i]}
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, m := range c.Members {
-				t.Logf("data dir of %s: %s", m.Name, m.DataDir)
-			}
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
 	return c, fps, admins
 }
 

@@ -4,10 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kvtrace/kvtrace/internal/localcluster"
 )
 
 var (
@@ -32,14 +32,12 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		kvdBin = filepath.Join(dir, "kvd")
-		args := []string{"build", "-o", kvdBin}
+		var flags []string
 		if raceEnabled {
-			args = append(args, "-race")
+			flags = append(flags, "-race")
 		}
-		args = append(args, "github.com/kvtrace/kvtrace/cmd/kvd")
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "robustness: building kvd failed: %v\n%s", err, out)
+		if kvdBin, err = localcluster.BuildKVD(dir, flags...); err != nil {
+			fmt.Fprintf(os.Stderr, "robustness: %v\n", err)
 			return 1
 		}
 		return m.Run()
