@@ -152,8 +152,10 @@ func serve(c *config) error {
 		}
 		srv.SetProgressNotifyInterval(d)
 	}
-	srv.SetNode(n, c.name, c.advertiseClientURLs)
+	// The tracer BEFORE the node: SetNode starts publishing this member's
+	// attributes, and that proposal goes through the server's tracer.
 	srv.SetTracer(tracerOrNil(tp), c.name, n.ID())
+	srv.SetNode(n, c.name, c.advertiseClientURLs)
 	if c.adminAddr != "" {
 		ln, err := listenLoopback(c.adminAddr, "admin-addr")
 		if err != nil {

@@ -45,7 +45,7 @@ type Node struct {
 	// published is set once this member's name and client URLs are applied.
 	published atomic.Bool
 
-	rn      raft.Node
+	rn      *raftNode
 	storage *raft.MemoryStorage
 	w       *wal.WAL
 	tr      *transport.Transport
@@ -72,7 +72,6 @@ type Node struct {
 	readMu       sync.RWMutex
 	readNotifier *notifier
 
-	propc    chan transport.Envelope // forwarded MsgProps, stepped by propLoop
 	applyc   chan toApply
 	stopc    chan struct{}
 	stopOnce sync.Once
@@ -137,7 +136,6 @@ func New(cfg Config) (*Node, error) {
 		leaderChanged: make(chan struct{}),
 		readStateC:    make(chan raft.ReadState, 1),
 		readwaitc:     make(chan struct{}, 1),
-		propc:         make(chan transport.Envelope, 1024),
 		readNotifier:  newNotifier(),
 		applyc:        make(chan toApply, 128),
 		stopc:         make(chan struct{}),
@@ -192,7 +190,16 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.lg.Info("starting a new member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
 			"cluster-id", fmt.Sprintf("%x", n.clusterID), "initial-cluster-size", len(peers))
-		n.rn = raft.StartNode(rcfg, peers)
+		rn, err := raft.NewRawNode(rcfg)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("node: starting raft: %w", err)
+		}
+		if err := rn.Bootstrap(peers); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("node: bootstrapping raft with --initial-cluster: %w", err)
+		}
+		n.rn = newRaftNode(rn)
 	default:
 		// Joining an existing cluster with an empty data dir: learn the
 		// cluster ID and this member's ID (MemberAdd chose it) from a peer,
@@ -208,7 +215,12 @@ func New(cfg Config) (*Node, error) {
 		n.w = w
 		n.lg.Info("joining an existing cluster", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
 			"cluster-id", fmt.Sprintf("%x", n.clusterID))
-		n.rn = raft.RestartNode(rcfg)
+		rn, err := raft.NewRawNode(rcfg)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("node: starting raft: %w", err)
+		}
+		n.rn = newRaftNode(rn)
 	}
 
 	n.trace = newNodeTracer(cfg.Tracer, cfg.Name, n.id, n.Members())
@@ -320,7 +332,12 @@ func (n *Node) restart(walDir string, rcfg *raft.Config) error {
 	n.lg.Info("restarting member from its WAL", "name", cfg.Name, "member-id", fmt.Sprintf("%x", n.id),
 		"cluster-id", fmt.Sprintf("%x", n.clusterID), "snapshot-index", at.Index, "commit-index", hs.GetCommit(),
 		"term", hs.GetTerm(), "last-index", lastIndex(ents), "entries", len(ents))
-	n.rn = raft.RestartNode(rcfg)
+	rn, err := raft.NewRawNode(rcfg)
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("node: restarting raft: %w", err)
+	}
+	n.rn = newRaftNode(rn)
 	return nil
 }
 
@@ -397,11 +414,10 @@ func (n *Node) Start() {
 	before, after := n.trace.walHooks()
 	n.w.SetHooks(wal.Hooks{BeforeSync: before, AfterSync: after})
 	n.applied.set(n.cfg.StateMachine.AppliedIndex())
-	n.wg.Add(4)
+	n.wg.Add(3)
 	go n.readyLoop()
 	go n.applyLoop()
 	go n.readLoop()
-	go n.propLoop()
 }
 
 // Stop stops raft and the loops and closes the WAL. Safe to call twice.
@@ -409,7 +425,6 @@ func (n *Node) Stop() {
 	n.stopOnce.Do(func() {
 		close(n.stopc)
 		n.wg.Wait()
-		n.rn.Stop()
 		n.tr.Stop()
 		// AFTER every goroutine that describes spans has stopped, BEFORE
 		// the caller shuts the tracer provider down.
@@ -430,17 +445,20 @@ func (n *Node) NextRequestID() uint64 {
 }
 
 // Propose hands data (which carries request id) to raft and waits for the
-// result of applying it. The caller's ctx bounds the wait.
+// result of applying it. The caller's ctx bounds the wait. The proposal is
+// queued and stepped with the others of the same Ready (rawnode.go); while
+// no leader is known it waits for one, as raft.Node's Propose does.
 func (n *Node) Propose(ctx context.Context, id uint64, data []byte) (any, error) {
 	ch := n.waits.register(id)
-	if err := n.rn.Propose(ctx, data); err != nil {
-		n.waits.cancel(id)
-		return nil, n.ctxErr(ctx, err)
-	}
+	p := n.rn.propose(data)
 	select {
 	case res := <-ch:
 		return res, nil
+	case err := <-p.errc:
+		n.waits.cancel(id)
+		return nil, n.ctxErr(ctx, err)
 	case <-ctx.Done():
+		p.cancelled.Store(true)
 		n.waits.cancel(id)
 		return nil, n.ctxErr(ctx, ctx.Err())
 	case <-n.stopc:
@@ -464,62 +482,39 @@ func (n *Node) ctxErr(ctx context.Context, err error) error {
 
 // Process implements transport.Handler: a peer's message enters raft.
 //
-// A forwarded proposal (MsgProp) is handed to its own goroutine and NEVER
-// stepped on the stream's goroutine: raft accepts proposals only while it
-// knows a leader, so stepping one blocks until it does, and every message
-// behind it on that peer's stream (the leader's heartbeats and MsgApps,
-// the very messages that would tell it the leader) would wait too. That
-// deadlock was seen when a restarted ex-leader received MsgProps queued for
-// it while it was down (e2e TestKillLeaderDuringWrites). etcd keeps
-// proposals on a separate channel for the same reason
-// (server/etcdserver/api/rafthttp/peer.go, propc vs recvc).
-func (n *Node) Process(ctx context.Context, env transport.Envelope) error {
-	if env.Msg.GetType() == raftpb.MessageType_MsgProp {
-		return n.forwardedProposal(env)
-	}
+// A forwarded proposal (MsgProp) is stepped like any other message: on a
+// RawNode it never blocks (raft drops it when no leader is known, and the
+// proposer times out and retries). With raft.Node it blocked until a leader
+// was known, and every message behind it on that peer's stream (the
+// leader's heartbeats and MsgApps, the very messages that would tell it the
+// leader) waited too: that deadlock was seen when a restarted ex-leader
+// received MsgProps queued for it while it was down (e2e
+// TestKillLeaderDuringWrites). etcd keeps proposals on a separate channel
+// for the same reason (server/etcdserver/api/rafthttp/peer.go, propc vs
+// recvc).
+func (n *Node) Process(_ context.Context, env transport.Envelope) error {
 	end := n.trace.received(env)
-	instrument.Anchor(instrument.Receive, n.cfg.Name, env.Msg.GetTerm(), env.Msg.GetIndex())
-	err := n.rn.Step(ctx, env.Msg)
+	if env.Msg.GetType() != raftpb.MessageType_MsgProp {
+		instrument.Anchor(instrument.Receive, n.cfg.Name, env.Msg.GetTerm(), env.Msg.GetIndex())
+	}
+	err := n.rn.Step(env.Msg)
 	end()
+	switch {
+	case err == nil:
+		return nil
+	case env.Msg.GetType() == raftpb.MessageType_MsgProp:
+		n.lg.Debug("forwarded proposal not accepted", "error", err)
+		return errProposalDropped
+	case errors.Is(err, raft.ErrStepPeerNotFound):
+		return nil // a late answer from a removed member; raft.Node drops these silently too
+	}
 	return err
 }
 
 // errProposalDropped: a forwarded proposal arrived while this member knows
-// no leader, or faster than it can hand them on. raft drops proposals in
-// that state too (ErrProposalDropped); the proposer times out and retries.
-var errProposalDropped = errors.New("node: forwarded proposal dropped: no leader known here, or too many pending")
-
-func (n *Node) forwardedProposal(env transport.Envelope) error {
-	if n.lead.Load() == raft.None {
-		return errProposalDropped
-	}
-	select {
-	case n.propc <- env:
-		return nil
-	default:
-		return errProposalDropped
-	}
-}
-
-// propLoop steps forwarded proposals, each bounded by the election timeout
-// so a leader lost meanwhile cannot hold it forever.
-func (n *Node) propLoop() {
-	defer n.wg.Done()
-	for {
-		select {
-		case env := <-n.propc:
-			end := n.trace.received(env)
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ElectionTimeout)
-			if err := n.rn.Step(ctx, env.Msg); err != nil {
-				n.lg.Debug("forwarded proposal not accepted", "error", err)
-			}
-			cancel()
-			end()
-		case <-n.stopc:
-			return
-		}
-	}
-}
+// no leader (raft drops proposals in that state too, ErrProposalDropped);
+// the proposer times out and retries.
+var errProposalDropped = errors.New("node: forwarded proposal dropped: no leader known here")
 
 // IsIDRemoved implements transport.Handler.
 func (n *Node) IsIDRemoved(id uint64) bool { return n.ms.isRemoved(id) }

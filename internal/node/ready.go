@@ -26,111 +26,119 @@ func (n *Node) readyLoop() {
 		select {
 		case <-ticker.C:
 			n.rn.Tick()
-		case rd := <-n.rn.Ready():
-			if rd.SoftState != nil {
-				role = rd.SoftState.RaftState
-				n.setLeader(rd.SoftState.Lead, role == raft.StateLeader)
-				t.role.Store(roleName(role))
-			}
-			if rd.HardState != nil && rd.HardState.GetTerm() != 0 {
-				t.term.Store(rd.HardState.GetTerm())
-			}
-			for _, rs := range rd.ReadStates {
-				select {
-				case n.readStateC <- rs:
-				case <-n.stopc:
-					return
-				}
-			}
-			isLeader := role == raft.StateLeader
-
-			// The leader sends BEFORE it persists: appending to its own WAL
-			// and replicating to followers happen in parallel (raft thesis
-			// §10.2.1; etcd server/etcdserver/raft.go, raftNode.start). Its
-			// own ack is counted by raft only after Advance, i.e. after the
-			// fsync below, so the commit still needs a durable majority.
-			traced := t.appended(rd.Entries)
-			if isLeader {
-				instrument.Failpoint(instrument.BeforeLeaderSend)
-				n.send(rd.Messages)
-			}
-
-			// A received snapshot: .snap file, then WAL marker, BEFORE the
-			// Ready's entries and HardState and BEFORE the database swap
-			// (the crash-safe order is spelled out in saveReceivedSnapshot).
-			hasSnap := !raft.IsEmptySnap(rd.Snapshot)
-			if hasSnap {
-				n.saveReceivedSnapshot(rd.Snapshot)
-			}
-
-			// Entries and HardState MUST be durable BEFORE a follower sends
-			// MsgAppResp or a vote: the ack is a promise that survives a crash.
-			instrument.Failpoint(instrument.BeforeSave)
-			instrument.Anchor(instrument.WALSave, n.cfg.Name, rd.HardState.GetTerm(), lastIndex(rd.Entries))
-			span := t.startWALSave(traced, rd.HardState, rd.Entries, rd.MustSync, prevCommit)
-			// With a snapshot the HardState is synced too: the WAL MUST
-			// hold a commit covering the marker BEFORE old data goes
-			// (etcd raft.go: "Force WAL to fsync its hard state before
-			// Release()").
-			if err := n.w.Save(rd.HardState, rd.Entries, rd.MustSync || hasSnap); err != nil {
-				n.fatal("wal: saving entries failed; this member cannot persist and must stop", err)
-				return
-			}
-			t.endWALSave(span, traced)
-			instrument.Failpoint(instrument.AfterSave)
-			if !raft.IsEmptyHardState(rd.HardState) {
-				if err := n.storage.SetHardState(rd.HardState); err != nil {
-					n.fatal("raft storage: setting hard state failed", err)
-					return
-				}
-				n.term.Store(rd.HardState.GetTerm())
-				if c := rd.HardState.GetCommit(); c > prevCommit {
-					n.committed.Store(c)
-					instrument.Anchor(instrument.CommitAdvance, n.cfg.Name, rd.HardState.GetTerm(), c)
-					t.committed(c, isLeader)
-					prevCommit = c
-				}
-			}
-			if hasSnap {
-				if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
-					n.fatal("raft storage: applying a snapshot failed", err)
-					return
-				}
-				if err := n.w.ReleaseLockTo(rd.Snapshot.GetMetadata().GetIndex()); err != nil {
-					n.fatal("wal: releasing segments failed", err)
-					return
-				}
-			}
-			if len(rd.Entries) > 0 {
-				if err := n.storage.Append(rd.Entries); err != nil {
-					n.fatal("raft storage: append failed", err)
-					return
-				}
-			}
-
-			// A follower (or candidate) sends AFTER the fsync above.
-			if !isLeader {
-				instrument.Failpoint(instrument.BeforeFollowerSend)
-				n.send(rd.Messages)
-			}
-
-			// Committed entries go to the apply goroutine IN LOG ORDER; applying
-			// runs concurrently with the next Ready.
-			if hasSnap || len(rd.CommittedEntries) > 0 {
-				ap := toApply{ents: rd.CommittedEntries}
-				if hasSnap {
-					ap.snap = rd.Snapshot
-				}
-				select {
-				case n.applyc <- ap:
-				case <-n.stopc:
-					return
-				}
-			}
-			n.rn.Advance()
+			continue
+		case <-n.rn.wake:
 		case <-n.stopc:
 			return
 		}
+		rd, ok := n.rn.ready()
+		if !ok {
+			continue
+		}
+		if rd.SoftState != nil {
+			role = rd.SoftState.RaftState
+			n.setLeader(rd.SoftState.Lead, role == raft.StateLeader)
+			t.role.Store(roleName(role))
+		}
+		if rd.HardState != nil && rd.HardState.GetTerm() != 0 {
+			t.term.Store(rd.HardState.GetTerm())
+		}
+		for _, rs := range rd.ReadStates {
+			select {
+			case n.readStateC <- rs:
+			case <-n.stopc:
+				return
+			}
+		}
+		isLeader := role == raft.StateLeader
+
+		// The leader sends BEFORE it persists: appending to its own WAL
+		// and replicating to followers happen in parallel (raft thesis
+		// §10.2.1; etcd server/etcdserver/raft.go, raftNode.start). Its
+		// own ack is counted by raft only after Advance, i.e. after the
+		// fsync below, so the commit still needs a durable majority.
+		traced := t.appended(rd.Entries)
+		if isLeader {
+			instrument.Failpoint(instrument.BeforeLeaderSend)
+			n.send(rd.Messages)
+		}
+
+		// A received snapshot: .snap file, then WAL marker, BEFORE the
+		// Ready's entries and HardState and BEFORE the database swap
+		// (the crash-safe order is spelled out in saveReceivedSnapshot).
+		hasSnap := !raft.IsEmptySnap(rd.Snapshot)
+		if hasSnap {
+			n.saveReceivedSnapshot(rd.Snapshot)
+		}
+
+		// Entries and HardState MUST be durable BEFORE a follower sends
+		// MsgAppResp or a vote: the ack is a promise that survives a crash.
+		instrument.Failpoint(instrument.BeforeSave)
+		instrument.Anchor(instrument.WALSave, n.cfg.Name, rd.HardState.GetTerm(), lastIndex(rd.Entries))
+		span := t.startWALSave(traced, rd.HardState, rd.Entries, rd.MustSync, prevCommit)
+		// With a snapshot the HardState is synced too: the WAL MUST
+		// hold a commit covering the marker BEFORE old data goes
+		// (etcd raft.go: "Force WAL to fsync its hard state before
+		// Release()").
+		if err := n.w.Save(rd.HardState, rd.Entries, rd.MustSync || hasSnap); err != nil {
+			n.fatal("wal: saving entries failed; this member cannot persist and must stop", err)
+			return
+		}
+		t.endWALSave(span, traced)
+		instrument.Failpoint(instrument.AfterSave)
+		if !raft.IsEmptyHardState(rd.HardState) {
+			if err := n.storage.SetHardState(rd.HardState); err != nil {
+				n.fatal("raft storage: setting hard state failed", err)
+				return
+			}
+			n.term.Store(rd.HardState.GetTerm())
+			if c := rd.HardState.GetCommit(); c > prevCommit {
+				n.committed.Store(c)
+				instrument.Anchor(instrument.CommitAdvance, n.cfg.Name, rd.HardState.GetTerm(), c)
+				t.committed(c, isLeader)
+				prevCommit = c
+			}
+		}
+		if hasSnap {
+			if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+				n.fatal("raft storage: applying a snapshot failed", err)
+				return
+			}
+			if err := n.w.ReleaseLockTo(rd.Snapshot.GetMetadata().GetIndex()); err != nil {
+				n.fatal("wal: releasing segments failed", err)
+				return
+			}
+		}
+		if len(rd.Entries) > 0 {
+			if err := n.storage.Append(rd.Entries); err != nil {
+				n.fatal("raft storage: append failed", err)
+				return
+			}
+		}
+
+		// A follower (or candidate) sends AFTER the fsync above.
+		if !isLeader {
+			instrument.Failpoint(instrument.BeforeFollowerSend)
+			n.send(rd.Messages)
+		}
+
+		// Committed entries go to the apply goroutine IN LOG ORDER; applying
+		// runs concurrently with the next Ready.
+		if hasSnap || len(rd.CommittedEntries) > 0 {
+			ap := toApply{ents: rd.CommittedEntries}
+			if hasSnap {
+				ap.snap = rd.Snapshot
+			}
+			select {
+			case n.applyc <- ap:
+			case <-n.stopc:
+				return
+			}
+		}
+		// advance wakes this loop again: raft may have more (the
+		// leader's self-ack in Advance can commit), and the select
+		// above keeps ticks flowing between back-to-back Readys.
+		n.rn.advance(rd)
 	}
 }
 
