@@ -56,13 +56,17 @@ var systems = []system{
 	{"etcd", func(b *bins) string { return b.etcd }, nil},
 	{"kvd", func(b *bins) string { return b.kvd }, nil},
 	{"kvd+trace", func(b *bins) string { return b.kvd }, []string{"--trace"}},
+	// base and base+trace run --baseline, a kvd built elsewhere (e.g. from
+	// the commit before a change), for A/B figures of one change.
+	{"base", func(b *bins) string { return b.base }, nil},
+	{"base+trace", func(b *bins) string { return b.base }, []string{"--trace"}},
 }
 
 // commonArgs are given to every member of every system: etcd's defaults
 // written out, so both run with the same raft timing and snapshot policy.
 var commonArgs = []string{"--log-level", "warn", "--heartbeat-interval", "100", "--election-timeout", "1000", "--snapshot-count", "10000"}
 
-type bins struct{ etcd, kvd, kvload string }
+type bins struct{ etcd, kvd, kvload, base string }
 
 // result is one scenario on one system in one repetition (kvload's JSON
 // report, the fields the table uses).
@@ -90,7 +94,26 @@ func main() {
 	etcdBin := flag.String("etcd", "", "a prebuilt etcd binary (default: build bench/etcd)")
 	keep := flag.Bool("keep", false, "keep the data dirs (span files of kvd+trace for `tracer stats`)")
 	jsonOut := flag.String("json", "", "also write every measurement to this file")
+	baseline := flag.String("baseline", "", "a prebuilt kvd to compare with this tree's: runs as systems base and base+trace (add them to --systems), and an A/B table is printed")
+	workloads := flag.String("workloads", "", "comma-separated workload names to run (default: all), e.g. 'put 64,put 256'")
 	flag.Parse()
+
+	if *workloads != "" {
+		var keep []scenario
+		for _, name := range strings.Split(*workloads, ",") {
+			found := false
+			for _, sc := range scenarios {
+				if sc.Name == strings.TrimSpace(name) {
+					keep, found = append(keep, sc), true
+				}
+			}
+			if !found {
+				fmt.Fprintf(os.Stderr, "compare: unknown workload %q in --workloads; known: %s\n", name, scenarioNames())
+				os.Exit(2)
+			}
+		}
+		scenarios = keep
+	}
 
 	root, err := moduleRoot()
 	check(err)
@@ -103,15 +126,25 @@ func main() {
 	if !*keep {
 		defer os.RemoveAll(work)
 	}
-	b, err := build(root, filepath.Join(work, "bin"), *etcdBin)
+	b, err := build(root, filepath.Join(work, "bin"), *etcdBin, strings.Contains(*only, "etcd"))
 	check(err)
+	b.base = *baseline
 
 	var sys []system
 	for _, name := range strings.Split(*only, ",") {
+		found := false
 		for _, s := range systems {
 			if s.Name == strings.TrimSpace(name) {
-				sys = append(sys, s)
+				sys, found = append(sys, s), true
 			}
+		}
+		if !found {
+			fmt.Fprintf(os.Stderr, "compare: unknown system %q in --systems; known: etcd, kvd, kvd+trace, base, base+trace\n", name)
+			os.Exit(2)
+		}
+		if strings.HasPrefix(strings.TrimSpace(name), "base") && *baseline == "" {
+			fmt.Fprintln(os.Stderr, "compare: --systems names base, which needs --baseline PATH-TO-KVD")
+			os.Exit(2)
 		}
 	}
 	fmt.Printf("machine: %s, %d CPUs; load average at start: %s\n", cpuModel(), nproc(), loadAvg())
@@ -130,6 +163,10 @@ func main() {
 	}
 	fmt.Printf("load average at end: %s\n\n", loadAvg())
 	printTable(os.Stdout, runs, *reps, *dur)
+	if *baseline != "" {
+		fmt.Println()
+		printAB(os.Stdout, runs)
+	}
 	if *jsonOut != "" {
 		data, _ := json.MarshalIndent(runs, "", "  ")
 		check(os.WriteFile(*jsonOut, data, 0o644))
@@ -156,10 +193,18 @@ func moduleRoot() (string, error) {
 
 // build compiles kvd and kvload from the main module and etcd from
 // bench/etcd, its own module (go.etcd.io/etcd/server/v3).
-func build(root, out, etcd string) (*bins, error) {
+func scenarioNames() string {
+	var names []string
+	for _, sc := range scenarios {
+		names = append(names, sc.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func build(root, out, etcd string, needEtcd bool) (*bins, error) {
 	b := &bins{etcd: etcd, kvd: filepath.Join(out, "kvd"), kvload: filepath.Join(out, "kvload")}
 	steps := [][]string{{"go", "build", "-o", out + "/", "./cmd/kvd", "./cmd/kvload"}}
-	if etcd == "" {
+	if etcd == "" && needEtcd {
 		b.etcd = filepath.Join(out, "etcd")
 		steps = append(steps, []string{"go", "-C", "bench/etcd", "build", "-o", b.etcd, "."})
 	}

@@ -97,3 +97,44 @@ func printTable(w io.Writer, runs map[string][]run, reps int, dur time.Duration)
 	}
 	target("peak RSS kvd/etcd", median(k, hwm)/median(e, hwm), 1.0, false)
 }
+
+// printAB prints this tree's kvd against --baseline (systems kvd vs base,
+// kvd+trace vs base+trace): median throughput and p50 per workload, and CPU
+// seconds per 1 000 operations over the whole run.
+func printAB(w io.Writer, runs map[string][]run) {
+	pairs := [][2]string{{"kvd", "base"}, {"kvd+trace", "base+trace"}}
+	fmt.Fprintf(w, "| workload | system | base ops/s | this ops/s | this/base | base p50 ms | this p50 ms | this/base |\n")
+	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, sc := range scenarios {
+		for _, p := range pairs {
+			a, b := runs[p[0]], runs[p[1]]
+			if len(a) == 0 || len(b) == 0 {
+				continue
+			}
+			at := median(a, func(r run) float64 { return r.Results[sc.Name].Throughput })
+			bt := median(b, func(r run) float64 { return r.Results[sc.Name].Throughput })
+			a50 := median(a, func(r run) float64 { return r.Results[sc.Name].P50 })
+			b50 := median(b, func(r run) float64 { return r.Results[sc.Name].P50 })
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %s | %.3f | %.3f | %s |\n", sc.Name, p[0], bt, at, ratio(at, bt), b50, a50, ratio(a50, b50))
+		}
+	}
+	// CPU per operation is steadier than throughput on a shared machine:
+	// it does not move when another process takes the CPU away.
+	perOp := func(r run) float64 {
+		ops := 0
+		for _, res := range r.Results {
+			ops += res.Ops
+		}
+		if ops == 0 {
+			return 0
+		}
+		return r.CPUSec / float64(ops) * 1e6
+	}
+	for _, p := range pairs {
+		a, b := runs[p[0]], runs[p[1]]
+		if len(a) == 0 || len(b) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| CPU us per op, all members, all workloads | %s | %.0f | %.0f | %s | | | |\n", p[0], median(b, perOp), median(a, perOp), ratio(median(a, perOp), median(b, perOp)))
+	}
+}
