@@ -106,8 +106,14 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 // closedLoop runs cfg.concurrency workers, worker i on client i mod conns,
 // each issuing one request at a time until --total ops were started or
 // --duration passed.
+//
+// Requests do not carry the run's deadline: one cut off by it would come
+// back as an error (the server answers "request timed out" when the
+// deadline it was sent with passes), so a run would end with a burst of
+// false errors. Requests still in flight at the deadline are waited for and
+// not counted, and the run's length is the duration.
 func closedLoop(ctx context.Context, cfg config, clis []*clientv3.Client, do op, rep *Report) {
-	ctx, cancel := deadline(ctx, cfg)
+	runCtx, cancel := deadline(ctx, cfg)
 	defer cancel()
 	var started atomic.Int64
 	recs := make([]*recorder, cfg.concurrency)
@@ -119,23 +125,29 @@ func closedLoop(ctx context.Context, cfg config, clis []*clientv3.Client, do op,
 		w := newWorker(&cfg, uint64(i)+1)
 		cli := clis[i%len(clis)]
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for runCtx.Err() == nil {
 				if cfg.total > 0 && started.Add(1) > int64(cfg.total) {
 					return
 				}
 				t0 := time.Now()
 				err := do(ctx, cli, w)
 				switch {
+				case runCtx.Err() != nil:
+					// finished after the end of the run: not counted
 				case err == nil:
 					rec.ok(time.Since(t0))
-				case ctx.Err() == nil:
-					rec.fail()
+				default:
+					rec.fail(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	summarize(rep, recs, time.Since(begin))
+	elapsed := time.Since(begin)
+	if cfg.duration > 0 && elapsed > cfg.duration && runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		elapsed = cfg.duration
+	}
+	summarize(rep, recs, elapsed)
 }
 
 // deadline bounds a run by --duration; with --total alone the run ends when

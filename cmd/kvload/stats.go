@@ -14,10 +14,28 @@ import (
 type recorder struct {
 	lat    []time.Duration
 	errors int
+	kinds  map[string]int // error message -> count, at most maxErrorKinds messages
 }
 
+// maxErrorKinds bounds the distinct error messages a report keeps.
+const maxErrorKinds = 8
+
 func (r *recorder) ok(d time.Duration) { r.lat = append(r.lat, d) }
-func (r *recorder) fail()              { r.errors++ }
+
+// fail counts a failed request and remembers its message.
+func (r *recorder) fail(err error) {
+	r.errors++
+	msg := "unknown error"
+	if err != nil {
+		msg = err.Error()
+	}
+	if r.kinds == nil {
+		r.kinds = map[string]int{}
+	}
+	if _, ok := r.kinds[msg]; ok || len(r.kinds) < maxErrorKinds {
+		r.kinds[msg]++
+	}
+}
 
 // Report is what kvload prints (text) or writes as one JSON object (--json).
 // Latencies are in milliseconds.
@@ -29,10 +47,14 @@ type Report struct {
 	ValueSize   int      `json:"value_size"`
 	KeySpace    int      `json:"key_space"`
 
-	Ops        int     `json:"ops"`
-	Errors     int     `json:"errors"`
-	Seconds    float64 `json:"seconds"`
-	Throughput float64 `json:"ops_per_sec"`
+	Ops    int `json:"ops"`
+	Errors int `json:"errors"`
+	// ErrorKinds counts the failed requests by error message (at most
+	// maxErrorKinds messages; Errors counts them all). Requests cut short
+	// by the end of the run are not errors.
+	ErrorKinds map[string]int `json:"error_kinds,omitempty"`
+	Seconds    float64        `json:"seconds"`
+	Throughput float64        `json:"ops_per_sec"`
 
 	MinMs  float64 `json:"min_ms"`
 	MeanMs float64 `json:"mean_ms"`
@@ -58,6 +80,14 @@ func summarize(rep *Report, recs []*recorder, elapsed time.Duration) {
 	for _, r := range recs {
 		all = append(all, r.lat...)
 		rep.Errors += r.errors
+		for msg, c := range r.kinds {
+			if rep.ErrorKinds == nil {
+				rep.ErrorKinds = map[string]int{}
+			}
+			if _, ok := rep.ErrorKinds[msg]; ok || len(rep.ErrorKinds) < maxErrorKinds {
+				rep.ErrorKinds[msg] += c
+			}
+		}
 	}
 	rep.Ops = len(all)
 	rep.Seconds = elapsed.Seconds()
@@ -132,6 +162,14 @@ func histogram(sorted []time.Duration) []Bucket {
 func writeText(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "workload %s: %d ops, %d errors in %.2fs, %.1f ops/s (concurrency %d, conns %d, value %d B, key space %d)\n",
 		rep.Workload, rep.Ops, rep.Errors, rep.Seconds, rep.Throughput, rep.Concurrency, rep.Conns, rep.ValueSize, rep.KeySpace)
+	kinds := make([]string, 0, len(rep.ErrorKinds))
+	for msg := range rep.ErrorKinds {
+		kinds = append(kinds, msg)
+	}
+	slices.Sort(kinds)
+	for _, msg := range kinds {
+		fmt.Fprintf(w, "  error x%d: %s\n", rep.ErrorKinds[msg], msg)
+	}
 	if rep.Ops == 0 {
 		return
 	}

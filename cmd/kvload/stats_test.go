@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -43,11 +44,19 @@ func TestSummarizeMergesWorkers(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		b.ok(100 * time.Millisecond)
 	}
-	b.fail()
+	b.fail(errors.New("etcdserver: request timed out"))
 	rep := &Report{}
 	summarize(rep, []*recorder{a, b}, 2*time.Second)
 	if rep.Ops != 100 || rep.Errors != 1 {
 		t.Fatalf("ops %d errors %d, want 100 and 1", rep.Ops, rep.Errors)
+	}
+	if rep.ErrorKinds["etcdserver: request timed out"] != 1 || len(rep.ErrorKinds) != 1 {
+		t.Fatalf("error kinds %v, want the one timeout", rep.ErrorKinds)
+	}
+	var out bytes.Buffer
+	writeText(&out, rep)
+	if !strings.Contains(out.String(), "error x1: etcdserver: request timed out") {
+		t.Fatalf("text report does not name the error:\n%s", out.String())
 	}
 	if rep.Throughput != 50 {
 		t.Errorf("throughput %v, want 50", rep.Throughput)

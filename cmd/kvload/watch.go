@@ -40,7 +40,7 @@ func runWatch(ctx context.Context, cfg config, clis []*clientv3.Client, rep *Rep
 					ready <- struct{}{}
 				}
 				if resp.Canceled {
-					rec.fail()
+					rec.fail(resp.Err())
 					return
 				}
 				now := time.Now().UnixNano()
