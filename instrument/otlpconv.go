@@ -6,7 +6,8 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// Helpers shared by the span encoder (otlpspans.go). The test-only oracle
+// Helpers shared by the span encoders (otlpspans.go for the SDK's spans,
+// otlprecords.go for Setup's own). The test-only oracle
 // that builds the OTLP proto messages is in otlpconv_test.go.
 
 // scopeKey identifies an instrumentation scope; attribute.Distinct is

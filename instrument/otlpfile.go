@@ -54,14 +54,20 @@ func (e *FileExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlyS
 	if len(spans) == 0 {
 		return nil
 	}
+	// Encoded straight from the SDK's spans (otlpspans.go), into a buffer
+	// kept between batches: no tracepb messages, one allocation-free line.
+	return e.writeLine(func(dst []byte) []byte { return appendSpansJSON(dst, spans) })
+}
+
+// writeLine encodes one line with enc into the reused buffer and writes it
+// with one write(2).
+func (e *FileExporter) writeLine(enc func(dst []byte) []byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.f == nil {
 		return errors.New("instrument: file exporter is shut down")
 	}
-	// Encoded straight from the SDK's spans (otlpspans.go), into a buffer
-	// kept between batches: no tracepb messages, one allocation-free line.
-	e.buf = append(appendSpansJSON(e.buf[:0], spans), '\n')
+	e.buf = append(enc(e.buf[:0]), '\n')
 	line := e.buf
 	if cap(e.buf) > 4<<20 {
 		e.buf = nil // do not pin a rare huge batch's buffer

@@ -247,7 +247,13 @@ func appendAnyValue(dst []byte, v *commonpb.AnyValue) []byte {
 func appendString(dst []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')
-	for i := 0; i < len(s); {
+	// Fast path: keys and most values are plain ASCII, copied in one go.
+	i := 0
+	for i < len(s) && jsonPlain[s[i]] {
+		i++
+	}
+	dst = append(dst, s[:i]...)
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -279,3 +285,12 @@ func appendString(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
+
+// jsonPlain marks the bytes appendString copies as they are: printable
+// ASCII other than '"', '\\' and the HTML-sensitive '<', '>', '&'.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()

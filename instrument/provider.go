@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
@@ -46,7 +45,7 @@ type Config struct {
 // Provider owns one member's tracer provider and its exporters.
 type Provider struct {
 	tp  trace.TracerProvider
-	sdk *sdktrace.TracerProvider // nil for Disabled
+	own *tracerProvider // nil for Disabled
 	tr  trace.Tracer
 }
 
@@ -55,11 +54,13 @@ const (
 	maxFlush     = time.Second
 )
 
-// Setup builds an SDK tracer provider for cfg: resource service.name=kvd,
-// service.instance.id=Member, kv.member_id=hex(MemberID); a parent-based
-// ratio sampler; one batch span processor per exporter, each flushing every
-// FlushInterval. It also sets the global propagator to W3C TraceContext, so
-// otelgrpc reads and writes traceparent headers. With neither File nor
+// Setup builds kvtrace's tracer provider for cfg (tracer.go: what the
+// OpenTelemetry SDK would record, for less CPU): resource service.name=kvd,
+// service.instance.id=Member, kv.member_id=hex(MemberID) merged onto the
+// SDK's default resource; parent-based TraceIDRatioBased sampling; one
+// batching goroutine per exporter, each flushing every FlushInterval. It
+// also sets the global propagator to W3C TraceContext, so otelgrpc reads
+// and writes traceparent headers. With neither File nor
 // OTLPEndpoint the provider records spans and exports them nowhere, which
 // still propagates context; use Disabled for the no-op fast path.
 func Setup(cfg Config) (*Provider, error) {
@@ -85,10 +86,10 @@ func Setup(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("instrument: resource: %w", err)
 	}
 
-	var exporters []sdktrace.SpanExporter
+	tp := newTracerProvider(res, cfg.SampleRatio)
 	closeAll := func() {
-		for _, e := range exporters {
-			e.Shutdown(context.Background()) //nolint:errcheck // already failing
+		for _, b := range tp.batchers {
+			b.shutdown(context.Background()) //nolint:errcheck // already failing
 		}
 	}
 	if cfg.File != "" {
@@ -96,7 +97,8 @@ func Setup(cfg Config) (*Provider, error) {
 		if err != nil {
 			return nil, err
 		}
-		exporters = append(exporters, fe)
+		// A full queue blocks rather than lose spans (batcher.go).
+		tp.batchers = append(tp.batchers, newBatcher(fileRecords{fe}, cfg.FlushInterval, true))
 	}
 	if cfg.OTLPEndpoint != "" {
 		ge, err := otlptracegrpc.New(context.Background(), otlpOptions(cfg.OTLPEndpoint)...)
@@ -104,20 +106,12 @@ func Setup(cfg Config) (*Provider, error) {
 			closeAll()
 			return nil, fmt.Errorf("instrument: OTLP exporter for %s: %w", cfg.OTLPEndpoint, err)
 		}
-		exporters = append(exporters, ge)
+		// A full queue drops and reports: a collector MUST NOT stall the
+		// members (batcher.go).
+		tp.batchers = append(tp.batchers, newBatcher(otlpRecords{ge}, cfg.FlushInterval, false))
 	}
-
-	opts := []sdktrace.TracerProviderOption{
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
-		sdktrace.WithIDGenerator(idGenerator{}), // honours WithSpanID (spanid.go)
-	}
-	for _, e := range exporters {
-		opts = append(opts, sdktrace.WithBatcher(e, sdktrace.WithBatchTimeout(cfg.FlushInterval)))
-	}
-	sdk := sdktrace.NewTracerProvider(opts...)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	return &Provider{tp: sdk, sdk: sdk, tr: sdk.Tracer(TracerName)}, nil
+	return &Provider{tp: tp, own: tp, tr: tp.Tracer(TracerName)}, nil
 }
 
 // otlpOptions points the gRPC exporter at endpoint. Plaintext is chosen only
@@ -149,7 +143,7 @@ func Disabled() *Provider {
 }
 
 // Enabled reports whether spans are recorded (false for Disabled).
-func (p *Provider) Enabled() bool { return p.sdk != nil }
+func (p *Provider) Enabled() bool { return p.own != nil }
 
 // Tracer returns the tracer for kvtrace's spans.
 func (p *Provider) Tracer() trace.Tracer { return p.tr }
@@ -160,8 +154,8 @@ func (p *Provider) TracerProvider() trace.TracerProvider { return p.tp }
 // Shutdown exports every span already ended, then closes the exporters (the
 // file exporter fsyncs its file). Spans ended afterwards are dropped.
 func (p *Provider) Shutdown(ctx context.Context) error {
-	if p.sdk == nil {
+	if p.own == nil {
 		return nil
 	}
-	return p.sdk.Shutdown(ctx)
+	return p.own.Shutdown(ctx)
 }

@@ -31,9 +31,9 @@ func WithSpanID(ctx context.Context, id trace.SpanID) context.Context {
 	return context.WithValue(ctx, presetSpanIDKey{}, id)
 }
 
-// idGenerator is the SDK's ID generator with WithSpanID honoured. IDs are
-// random as in the SDK's default generator (math/rand/v2 is safe for
-// concurrent use, so no lock).
+// idGenerator is the SDK's ID generator with WithSpanID honoured; Setup's
+// tracer (tracer.go) uses it too. IDs are random as in the SDK's default
+// generator (math/rand/v2 is safe for concurrent use, so no lock).
 type idGenerator struct{}
 
 var _ sdktrace.IDGenerator = idGenerator{}
