@@ -184,6 +184,11 @@ func serve(c *config) error {
 		grpc.MaxSendMsgSize(1<<31 - 1),
 		grpc.MaxConcurrentStreams(1<<31 - 1),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// Fixed windows: no BDP-estimator pings on client connections
+		// (one write and one read per round trip while requests flow);
+		// internal/transport does the same for peers (streamWindow).
+		grpc.InitialWindowSize(1 << 20),
+		grpc.InitialConnWindowSize(16 << 20),
 	}
 	if tp.Enabled() {
 		// otelgrpc opens the RPC span, continuing a client's W3C traceparent.

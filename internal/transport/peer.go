@@ -221,6 +221,12 @@ func (p *peer) connectAndPump(up *bool) error {
 	}
 	cc, err := grpc.NewClient(target, creds,
 		grpc.WithDefaultCallOptions(grpc.CallContentSubtype(codecName)),
+		// Fixed flow-control windows turn off gRPC's bandwidth-delay
+		// estimator, which pings the other side about once per round trip
+		// while data flows: with raft's many small messages that was a
+		// write and a read per message more (see windowSize).
+		grpc.WithInitialWindowSize(streamWindow),
+		grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: minBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: maxBackoff},
 			MinConnectTimeout: p.t.cfg.DialTimeout,

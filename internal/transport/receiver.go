@@ -46,10 +46,24 @@ func (t *Transport) Register(s *grpc.Server) {
 }
 
 // ServerOptions returns the options the peer gRPC server needs: a receive
-// limit matching MaxMsgBytes (gRPC's default is 4 MiB, below the 10 MiB cap).
+// limit matching MaxMsgBytes (gRPC's default is 4 MiB, below the 10 MiB cap)
+// and fixed flow-control windows (see streamWindow).
 func (t *Transport) ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(t.cfg.MaxMsgBytes)}
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(t.cfg.MaxMsgBytes),
+		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow)}
 }
+
+// streamWindow and connWindow are the peer connections' fixed HTTP/2
+// flow-control windows. Setting them disables gRPC-go's BDP estimator
+// (google.golang.org/grpc internal/transport, bdpEstimator), whose pings
+// cost a write and a read on both members about once per round trip while
+// messages flow. 1 MiB per stream holds a full MsgApp (MaxSizePerMsg) so a
+// frame never waits for a window update on loopback; 16 MiB per connection
+// is the most the estimator would have grown it to.
+const (
+	streamWindow = 1 << 20
+	connWindow   = 16 << 20
+)
 
 // serveStream accepts one stream: handshake, admission, then deliver frames
 // to Handler.Process in order until the stream ends, a newer stream from the
