@@ -6,14 +6,16 @@
 //
 //  1. Build a Config (member name, data dir, initial cluster, timing) and a
 //     StateMachine, then call New. New opens or creates the WAL under
-//     DataDir/wal, replays it into a raft.MemoryStorage and starts or restarts
-//     the raft node. It does not start any goroutine yet.
+//     DataDir/wal, replays it into a raft.MemoryStorage and builds a
+//     raft.RawNode behind a mutex (rawnode.go: every goroutine steps raft
+//     itself; raft.Node's goroutine is not used). It starts no goroutine.
 //  2. Register Node.Transport() on the member's peer gRPC server, then call
 //     Start. From now on the Ready loop runs (ready.go) and committed entries
 //     are applied in log order on one apply goroutine (apply.go).
-//  3. Propose(ctx, id, data) hands an encoded request to raft and waits until
-//     the entry carrying it is applied; the StateMachine returns the request
-//     id with the result, which wakes the waiter (wait.go).
+//  3. Propose(ctx, id, data) queues an encoded request (the Ready loop steps
+//     all queued requests as one MsgProp) and waits until the entry carrying
+//     it is applied; the StateMachine returns the request id with the
+//     result, which wakes the waiter (wait.go).
 //  4. LinearizableRead(ctx) returns once this member has applied everything
 //     that was committed when the call began (ReadIndex, readindex.go).
 //  5. Stop stops raft, waits for the loops, and closes the WAL.
