@@ -71,11 +71,29 @@ func (n *Node) readyLoop() {
 			n.saveReceivedSnapshot(rd.Snapshot)
 		}
 
+		saveLinks := t.saveLinks(traced, rd.HardState, prevCommit)
+
+		// A Ready with no new entries (and no snapshot) commits only
+		// entries persisted by earlier Readys, whose Advance came after
+		// their fsync: they go to the apply goroutine BEFORE this Ready's
+		// WAL write of the commit index, which need not be durable first
+		// (etcd's raftNode.start hands applyc its entries before
+		// storage.Save the same way). On a sequential write this takes the
+		// leader's HardState write off the reply's path.
+		applied := false
+		if !hasSnap && len(rd.Entries) == 0 && len(rd.CommittedEntries) > 0 {
+			prevCommit = n.noteCommit(rd.HardState, prevCommit, isLeader)
+			if !n.toApply(toApply{ents: rd.CommittedEntries}) {
+				return
+			}
+			applied = true
+		}
+
 		// Entries and HardState MUST be durable BEFORE a follower sends
 		// MsgAppResp or a vote: the ack is a promise that survives a crash.
 		instrument.Failpoint(instrument.BeforeSave)
 		instrument.Anchor(instrument.WALSave, n.cfg.Name, rd.HardState.GetTerm(), lastIndex(rd.Entries))
-		span := t.startWALSave(traced, rd.HardState, rd.Entries, rd.MustSync, prevCommit)
+		span := t.startWALSave(saveLinks, rd.HardState, rd.Entries, rd.MustSync)
 		// With a snapshot the HardState is synced too: the WAL MUST
 		// hold a commit covering the marker BEFORE old data goes
 		// (etcd raft.go: "Force WAL to fsync its hard state before
@@ -92,12 +110,7 @@ func (n *Node) readyLoop() {
 				return
 			}
 			n.term.Store(rd.HardState.GetTerm())
-			if c := rd.HardState.GetCommit(); c > prevCommit {
-				n.committed.Store(c)
-				instrument.Anchor(instrument.CommitAdvance, n.cfg.Name, rd.HardState.GetTerm(), c)
-				t.committed(c, isLeader)
-				prevCommit = c
-			}
+			prevCommit = n.noteCommit(rd.HardState, prevCommit, isLeader)
 		}
 		if hasSnap {
 			if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
@@ -124,14 +137,12 @@ func (n *Node) readyLoop() {
 
 		// Committed entries go to the apply goroutine IN LOG ORDER; applying
 		// runs concurrently with the next Ready.
-		if hasSnap || len(rd.CommittedEntries) > 0 {
+		if !applied && (hasSnap || len(rd.CommittedEntries) > 0) {
 			ap := toApply{ents: rd.CommittedEntries}
 			if hasSnap {
 				ap.snap = rd.Snapshot
 			}
-			select {
-			case n.applyc <- ap:
-			case <-n.stopc:
+			if !n.toApply(ap) {
 				return
 			}
 		}
@@ -139,6 +150,30 @@ func (n *Node) readyLoop() {
 		// leader's self-ack in Advance can commit), and the select
 		// above keeps ticks flowing between back-to-back Readys.
 		n.rn.advance(rd)
+	}
+}
+
+// noteCommit records a commit index raft reports in hs (if it grew past
+// prev): the committed index, the debugger anchor, the raft.commit spans.
+// It returns the commit index now known.
+func (n *Node) noteCommit(hs *raftpb.HardState, prev uint64, isLeader bool) uint64 {
+	c := hs.GetCommit()
+	if raft.IsEmptyHardState(hs) || c <= prev {
+		return prev
+	}
+	n.committed.Store(c)
+	instrument.Anchor(instrument.CommitAdvance, n.cfg.Name, hs.GetTerm(), c)
+	n.trace.committed(c, isLeader)
+	return c
+}
+
+// toApply hands ap to the apply goroutine; false when the node stops.
+func (n *Node) toApply(ap toApply) bool {
+	select {
+	case n.applyc <- ap:
+		return true
+	case <-n.stopc:
+		return false
 	}
 }
 

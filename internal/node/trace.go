@@ -276,9 +276,10 @@ type walSaveRec struct {
 	syncBytes          int
 }
 
-// startWALSave begins describing the wal.save span of one Ready; finish it
-// with endWALSave. It returns nil when the Ready holds nothing traced.
-func (t *nodeTracer) startWALSave(traced []tracedEntry, hs *raftpb.HardState, ents []*raftpb.Entry, mustSync bool, prevCommit uint64) *walSaveRec {
+// saveLinks returns the traced entries one Ready's wal.save carries: its
+// new entries, and those whose commit its HardState records. Take it
+// BEFORE committed (which forgets the committed ones).
+func (t *nodeTracer) saveLinks(traced []tracedEntry, hs *raftpb.HardState, prevCommit uint64) []tracedEntry {
 	if !t.on {
 		return nil
 	}
@@ -286,7 +287,14 @@ func (t *nodeTracer) startWALSave(traced []tracedEntry, hs *raftpb.HardState, en
 	if hs != nil && hs.GetCommit() > prevCommit {
 		all = append(append([]tracedEntry(nil), traced...), t.committable(hs.GetCommit())...)
 	}
-	if len(all) == 0 {
+	return all
+}
+
+// startWALSave begins describing the wal.save span of one Ready (all from
+// saveLinks); finish it with endWALSave. It returns nil when the Ready holds
+// nothing traced.
+func (t *nodeTracer) startWALSave(all []tracedEntry, hs *raftpb.HardState, ents []*raftpb.Entry, mustSync bool) *walSaveRec {
+	if !t.on || len(all) == 0 {
 		return nil
 	}
 	rec := &walSaveRec{

@@ -18,7 +18,7 @@ func TestTracerOffAllocatesNothing(t *testing.T) {
 	env := transport.Envelope{Msg: &raftpb.Message{Type: raftpb.MessageType_MsgApp.Enum(), Entries: ents}}
 	allocs := testing.AllocsPerRun(1000, func() {
 		traced := tr.appended(ents)
-		span := tr.startWALSave(traced, hs, ents, true, 6)
+		span := tr.startWALSave(tr.saveLinks(traced, hs, 6), hs, ents, true)
 		tr.endWALSave(span, traced)
 		tr.committed(7, true)
 		end := tr.received(env)
@@ -37,7 +37,7 @@ func BenchmarkTracerOff(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		traced := tr.appended(ents)
-		tr.endWALSave(tr.startWALSave(traced, nil, ents, true, 6), traced)
+		tr.endWALSave(tr.startWALSave(tr.saveLinks(traced, nil, 6), nil, ents, true), traced)
 		_, done := tr.applyCtx(ents[0])
 		done()
 	}
