@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -104,6 +105,10 @@ func serve(c *config) error {
 		// Watch delivery and lease expiry spans use the global provider.
 		otel.SetTracerProvider(tp.TracerProvider())
 		lg.Info("tracing on", "file", c.traceFile, "otlp-endpoint", c.traceOTLP, "sample-ratio", c.traceSampleRatio)
+		if pct, raised := tracingGCPercent(os.Getenv("GOGC")); raised {
+			debug.SetGCPercent(pct)
+			lg.Info("tracing on: garbage collector target raised (set GOGC to choose another)", "gogc", pct)
+		}
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -253,6 +258,23 @@ func urlsString(us []*url.URL) string {
 }
 
 func runtimeVersion() string { return runtime.Version() }
+
+// tracingGOGC is the GC target kvd uses while tracing, unless GOGC is set.
+// Every span allocates (attributes, links, its encoded line), and with the
+// default target of 100 the collector ran often enough to cost a traced
+// cluster ~20% of its put throughput; at 200 the member's heap may grow to
+// twice its live size before a collection (peak RSS of a traced leader under
+// 64 concurrent puts ~55 -> ~75 MiB). docs/performance.md, Round 3.
+const tracingGOGC = 200
+
+// tracingGCPercent returns the GC target to set when tracing is on, and
+// whether to set one at all: not when the user chose GOGC.
+func tracingGCPercent(gogcEnv string) (int, bool) {
+	if gogcEnv != "" {
+		return 0, false
+	}
+	return tracingGOGC, true
+}
 
 // tracerOrNil gives the node and server a tracer only when tracing is on, so
 // their off paths skip span work entirely.
