@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -24,7 +23,8 @@ import (
 // ExportTraceServiceRequest per line: the format the OpenTelemetry
 // Collector's file exporter writes and its otlpjsonfile receiver reads.
 //
-// Each ExportSpans batch becomes ONE line written with ONE write(2) on a file
+// Each batch (batcher.go, fileRecords) becomes ONE line written with ONE
+// write(2) on a file
 // opened O_APPEND, so members sharing a file never interleave within a line
 // and a reader sees whole lines (at worst a torn last line after a crash,
 // which ReadSpansFile skips). The file is fsynced on Shutdown only.
@@ -34,8 +34,6 @@ type FileExporter struct {
 	f   *os.File // nil after Shutdown
 	buf []byte   // the line being encoded; reused across batches
 }
-
-var _ sdktrace.SpanExporter = (*FileExporter)(nil)
 
 // NewFileExporter opens path for appending, creating it and its directories.
 func NewFileExporter(path string) (*FileExporter, error) {
@@ -47,16 +45,6 @@ func NewFileExporter(path string) (*FileExporter, error) {
 		return nil, fmt.Errorf("instrument: trace file: %w", err)
 	}
 	return &FileExporter{f: f}, nil
-}
-
-// ExportSpans writes spans as one line.
-func (e *FileExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
-	if len(spans) == 0 {
-		return nil
-	}
-	// Encoded straight from the SDK's spans (otlpspans.go), into a buffer
-	// kept between batches: no tracepb messages, one allocation-free line.
-	return e.writeLine(func(dst []byte) []byte { return appendSpansJSON(dst, spans) })
 }
 
 // writeLine encodes one line with enc into the reused buffer and writes it

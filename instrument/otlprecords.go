@@ -9,8 +9,9 @@ import (
 )
 
 // appendRecordsJSON writes one batch of ended spans of one provider as an
-// OTLP JSON ExportTraceServiceRequest: the same bytes appendSpansJSON
-// writes for the SDK's snapshots of the same spans
+// OTLP JSON ExportTraceServiceRequest: the same bytes the SDK-span oracle
+// (appendSpansJSON, otlpspans_oracle_test.go) writes for the SDK's
+// snapshots of the same spans
 // (TestAppendRecordsJSONMatchesSnapshots). A batch has one resource (its
 // provider's); spans are grouped by scope, i.e. by tracer, since equal
 // scopes share a tracer, in the order each scope first appears.

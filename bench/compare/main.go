@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,20 +100,14 @@ func main() {
 	flag.Parse()
 
 	if *workloads != "" {
-		var keep []scenario
-		for _, name := range strings.Split(*workloads, ",") {
-			found := false
-			for _, sc := range scenarios {
-				if sc.Name == strings.TrimSpace(name) {
-					keep, found = append(keep, sc), true
-				}
-			}
-			if !found {
-				fmt.Fprintf(os.Stderr, "compare: unknown workload %q in --workloads; known: %s\n", name, scenarioNames())
-				os.Exit(2)
-			}
+		scenarios = pick("--workloads", *workloads, scenarios, func(sc scenario) string { return sc.Name })
+	}
+	sys := pick("--systems", *only, systems, func(s system) string { return s.Name })
+	for _, s := range sys {
+		if strings.HasPrefix(s.Name, "base") && *baseline == "" {
+			fmt.Fprintln(os.Stderr, "compare: --systems names base, which needs --baseline PATH-TO-KVD")
+			os.Exit(2)
 		}
-		scenarios = keep
 	}
 
 	root, err := moduleRoot()
@@ -130,23 +125,6 @@ func main() {
 	check(err)
 	b.base = *baseline
 
-	var sys []system
-	for _, name := range strings.Split(*only, ",") {
-		found := false
-		for _, s := range systems {
-			if s.Name == strings.TrimSpace(name) {
-				sys, found = append(sys, s), true
-			}
-		}
-		if !found {
-			fmt.Fprintf(os.Stderr, "compare: unknown system %q in --systems; known: etcd, kvd, kvd+trace, base, base+trace\n", name)
-			os.Exit(2)
-		}
-		if strings.HasPrefix(strings.TrimSpace(name), "base") && *baseline == "" {
-			fmt.Fprintln(os.Stderr, "compare: --systems names base, which needs --baseline PATH-TO-KVD")
-			os.Exit(2)
-		}
-	}
 	fmt.Printf("machine: %s, %d CPUs; load average at start: %s\n", cpuModel(), nproc(), loadAvg())
 	runs := map[string][]run{}
 	for rep := 1; rep <= *reps; rep++ {
@@ -193,12 +171,24 @@ func moduleRoot() (string, error) {
 
 // build compiles kvd and kvload from the main module and etcd from
 // bench/etcd, its own module (go.etcd.io/etcd/server/v3).
-func scenarioNames() string {
-	var names []string
-	for _, sc := range scenarios {
-		names = append(names, sc.Name)
+// pick returns the items of all named in the comma-separated list, in the
+// list's order; an unknown name stops the program with the known ones.
+func pick[T any](flagName, list string, all []T, name func(T) string) []T {
+	var known []string
+	var picked []T
+	for _, it := range all {
+		known = append(known, name(it))
 	}
-	return strings.Join(names, ", ")
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		i := slices.Index(known, n)
+		if i < 0 {
+			fmt.Fprintf(os.Stderr, "compare: unknown name %q in %s; known: %s\n", n, flagName, strings.Join(known, ", "))
+			os.Exit(2)
+		}
+		picked = append(picked, all[i])
+	}
+	return picked
 }
 
 func build(root, out, etcd string, needEtcd bool) (*bins, error) {
