@@ -23,6 +23,7 @@ import atexit
 import base64
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -66,13 +67,37 @@ class Missing(Exception):
     """A kvd/tracer feature a lab needs is not there (yet); the message says which."""
 
 
+def _quiet_port_range() -> tuple[int, int]:
+    """Ports below the kernel's ephemeral range (which port-0 binds and every
+    outgoing connection draw from), as internal/localcluster FreePorts picks;
+    (0, 0) when the range cannot be read or leaves no room."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return (20000, first) if first - 20000 >= 1000 else (0, 0)
+
+
 def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1 (held open together, then released)."""
+    """n distinct free TCP ports on 127.0.0.1 (held open together, then
+    released), below the ephemeral range where possible, so another
+    process's outgoing connection cannot take one before kvd binds it."""
+    lo, hi = _quiet_port_range()
     socks, ports = [], []
     try:
-        for _ in range(n):
+        attempts = 0
+        while len(ports) < n:
+            attempts += 1
+            port = random.randrange(lo, hi) if hi > lo and attempts <= 50 * n else 0
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                if port == 0:
+                    raise
+                continue
             socks.append(s)
             ports.append(s.getsockname()[1])
     finally:

@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -289,6 +291,17 @@ func (c *Cluster) leaderOnce(ctx context.Context) (int, error) {
 }
 
 // FreePorts returns n distinct free TCP ports on 127.0.0.1.
+//
+// A port is handed to a member process some milliseconds after it was found
+// free, and in that window the kernel may give it to somebody else. Ports
+// the kernel hands out itself (listen on port 0, and the source port of
+// every outgoing connection) come from the ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default), which a
+// machine running many tests churns through: a test once failed with the
+// member's listener "address already in use". So FreePorts picks random
+// ports BELOW that range, which only an explicit bind takes, and checks each
+// by listening on it; where the range cannot be read or leaves no room it
+// falls back to port 0.
 func FreePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
@@ -296,14 +309,42 @@ func FreePorts(n int) ([]int, error) {
 			ln.Close()
 		}
 	}()
+	lo, hi := quietPortRange()
 	ports := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for attempts := 0; len(ports) < n; attempts++ {
+		addr := "127.0.0.1:0"
+		if hi > lo && attempts < 50*n {
+			addr = fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo))
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("localcluster: no free port: %w", err)
+			if addr == "127.0.0.1:0" {
+				return nil, fmt.Errorf("localcluster: no free port: %w", err)
+			}
+			continue // taken: try another
 		}
 		lns = append(lns, ln)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// quietPortRange is [lo, hi): ports below the kernel's ephemeral range and
+// above the well-known and commonly configured ones; (0, 0) when the range
+// cannot be read or starts too low to leave room.
+func quietPortRange() (lo, hi int) {
+	const floor = 20000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	first, err := strconv.Atoi(f[0])
+	if err != nil || first-floor < 1000 {
+		return 0, 0
+	}
+	return floor, first
 }
