@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/kvtrace/kvtrace/internal/fsutil"
 )
 
 // Restore replaces the store's file with the bbolt database at path (a
@@ -25,7 +27,7 @@ func (s *Store) Restore(path string) error {
 		if err := os.Rename(path, dbPath); err != nil {
 			return err
 		}
-		return syncDir(filepath.Dir(dbPath))
+		return fsutil.SyncDir(filepath.Dir(dbPath))
 	}, true)
 }
 
@@ -56,7 +58,7 @@ func (s *Store) Defragment() error {
 			err = os.Rename(tmp, dbPath)
 		}
 		if err == nil {
-			err = syncDir(filepath.Dir(dbPath))
+			err = fsutil.SyncDir(filepath.Dir(dbPath))
 		}
 		if err != nil {
 			os.Remove(tmp)
@@ -191,16 +193,4 @@ func (h *watchHub) restored(rev int64) {
 	}
 	h.notifiedRev = rev
 	h.wake()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kvtrace/kvtrace/internal/fsutil"
 )
 
 // SegmentSizeBytes is the size segments are preallocated to; the tail is
@@ -169,16 +171,8 @@ func fdatasync(f *os.File) error {
 
 // fsyncDir makes renames and creations inside dir durable.
 func fsyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("wal: fsync directory %s: %w", dir, err)
+	if err := fsutil.SyncDir(dir); err != nil {
+		return fmt.Errorf("wal: %w", err)
 	}
 	return nil
 }
