@@ -23,21 +23,14 @@ func TestMain(m *testing.M) {
 		// runs TestHelperProcess only and needs no kvd or etcdctl build.
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "kvtrace-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := func() int {
-		defer os.RemoveAll(dir)
-		var flags []string
-		if raceEnabled {
-			flags = append(flags, "-race")
-		}
-		if kvdBin, err = localcluster.BuildKVD(dir, flags...); err != nil {
+		bin, cleanup, err := localcluster.BuildKVDForTests(raceEnabled)
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 			return 1
 		}
+		defer cleanup()
+		kvdBin = bin
 		// `go tool -n etcdctl` builds (or finds) the etcdctl pinned in go.mod
 		// and prints its path, so tests run exactly what `go tool etcdctl` runs.
 		out, err := exec.Command("go", "tool", "-n", "etcdctl").Output()

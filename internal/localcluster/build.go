@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 )
@@ -16,4 +17,24 @@ func BuildKVD(dir string, flags ...string) (string, error) {
 		return "", fmt.Errorf("building kvd: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// BuildKVDForTests builds kvd into a new temporary directory for a test
+// binary's TestMain (with -race when the tests run with it) and returns it
+// with the function that removes the directory.
+func BuildKVDForTests(race bool) (bin string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "kvtrace-kvd-bin-")
+	if err != nil {
+		return "", func() {}, fmt.Errorf("building kvd: %w", err)
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	var flags []string
+	if race {
+		flags = append(flags, "-race")
+	}
+	if bin, err = BuildKVD(dir, flags...); err != nil {
+		cleanup()
+		return "", func() {}, err
+	}
+	return bin, cleanup, nil
 }

@@ -25,21 +25,14 @@ var kvdBin string // built once per test run
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "kvtrace-robustness-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := func() int {
-		defer os.RemoveAll(dir)
-		var flags []string
-		if raceEnabled {
-			flags = append(flags, "-race")
-		}
-		if kvdBin, err = localcluster.BuildKVD(dir, flags...); err != nil {
+		bin, cleanup, err := localcluster.BuildKVDForTests(raceEnabled)
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "robustness: %v\n", err)
 			return 1
 		}
+		defer cleanup()
+		kvdBin = bin
 		return m.Run()
 	}()
 	os.Exit(code)
