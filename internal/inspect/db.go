@@ -12,8 +12,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvtrace/kvtrace/internal/store"
 )
 
 // ErrDBLocked says another process (normally the running member) holds the
@@ -217,36 +218,11 @@ func (d *DB) Leases() ([]Lease, error) {
 }
 
 func decodeLease(b []byte) Lease {
-	var l Lease
-	orig := b
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return Lease{Raw: fmt.Sprintf("%x", orig)}
-		}
-		b = b[n:]
-		if typ != protowire.VarintType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return Lease{Raw: fmt.Sprintf("%x", orig)}
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeVarint(b)
-		if n < 0 {
-			return Lease{Raw: fmt.Sprintf("%x", orig)}
-		}
-		b = b[n:]
-		switch num {
-		case 1:
-			l.ID = int64(v)
-		case 2:
-			l.TTL = int64(v)
-		case 3:
-			l.RemainingTTL = int64(v)
-		}
+	l, err := store.UnmarshalLease(b)
+	if err != nil {
+		return Lease{Raw: fmt.Sprintf("%x", b)}
 	}
-	return l
+	return Lease{ID: l.ID, TTL: l.TTL, RemainingTTL: l.RemainingTTL}
 }
 
 // WriteKV prints one key bucket record as a line.

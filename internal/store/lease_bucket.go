@@ -36,7 +36,9 @@ func (l LeaseRecord) marshal() []byte {
 	return b
 }
 
-func unmarshalLease(b []byte) (LeaseRecord, error) {
+// UnmarshalLease decodes a value of the lease bucket (also used by the
+// offline inspector, internal/inspect).
+func UnmarshalLease(b []byte) (LeaseRecord, error) {
 	var l LeaseRecord
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -122,7 +124,7 @@ func (s *Store) Leases() ([]LeaseRecord, error) {
 	}
 	var out []LeaseRecord
 	err := bk.ForEach(func(k, v []byte) error {
-		l, err := unmarshalLease(v)
+		l, err := UnmarshalLease(v)
 		if err != nil {
 			return fmt.Errorf("store: decode lease %x: %w", k, err)
 		}
