@@ -169,20 +169,36 @@ func TestTraceOnePut(t *testing.T) {
 		}
 	}
 	for _, m := range tr.Members {
-		for _, name := range []string{"wal.save", "wal.fsync", "raft.commit", "apply", "mvcc.write", "bbolt.commit"} {
+		for _, name := range []string{"wal.save", "wal.fsync", "raft.commit", "apply", "bbolt.commit"} {
 			s := first[key{m, name}]
 			if s == nil {
 				t.Fatalf("%s has no %s span for the write", m, name)
 			}
-			if v, _ := s.Attr("kv.member"); v != m {
-				t.Fatalf("%s on %s has kv.member=%q", name, m, v)
+			// The member is named once, by the file's resource.
+			if v, ok := s.Attr("kv.member"); ok {
+				t.Fatalf("%s on %s repeats the resource's member as kv.member=%q", name, m, v)
 			}
 		}
-		if got := attrInt(t, first[key{m, "apply"}], "raft.index"); got != idx {
+		if s := first[key{m, "mvcc.write"}]; s != nil {
+			t.Fatalf("%s recorded mvcc.write: its attributes belong to apply (docs/spans.md)", m)
+		}
+		ap := first[key{m, "apply"}]
+		if got := attrInt(t, ap, "raft.index"); got != idx {
 			t.Fatalf("apply on %s at index %d, want %d", m, got, idx)
 		}
-		if attrInt(t, first[key{m, "apply"}], "raft.term") == 0 {
+		if attrInt(t, ap, "raft.term") == 0 {
 			t.Fatalf("apply on %s has no term", m)
+		}
+		if got := attrInt(t, ap, "kv.revision"); got != resp.Header.Revision {
+			t.Fatalf("apply on %s at revision %d, want %d", m, got, resp.Header.Revision)
+		}
+		if k, _ := ap.Attr("kv.key"); k != "traced" {
+			t.Fatalf("apply on %s has kv.key=%q", m, k)
+		}
+		// raft.commit is one span per commit advance: its range holds the
+		// entry and it links to the write.
+		if cm := first[key{m, "raft.commit"}]; attrInt(t, cm, "raft.first_index") > idx || attrInt(t, cm, "raft.last_index") < idx || !cm.LinksTo(tid) {
+			t.Fatalf("raft.commit on %s does not cover index %d of the write: %v links %v", m, idx, cm.Attrs, cm.Links)
 		}
 		// Apply only after this member learned the commit.
 		if first[key{m, "apply"}].Start < first[key{m, "raft.commit"}].Start {
@@ -291,7 +307,7 @@ func TestTraceConcurrentPuts(t *testing.T) {
 		w := ws[k]
 		tid, _ := traceview.ParseTraceID(w.TraceID)
 		for _, s := range spansOf(tr, w) {
-			if s.Name == "bbolt.commit" || s.Name == "wal.save" {
+			if s.Name == "bbolt.commit" || s.Name == "wal.save" || s.Name == "raft.commit" {
 				// A batched span links to every write it carried; this
 				// write must be among them, or be its parent trace.
 				linked := s.TraceID == tid
@@ -308,7 +324,7 @@ func TestTraceConcurrentPuts(t *testing.T) {
 		}
 	}
 	if batched == 0 {
-		t.Fatal("100 concurrent puts produced no batched wal.save or bbolt.commit span")
+		t.Fatal("100 concurrent puts produced no batched wal.save, raft.commit or bbolt.commit span")
 	}
 	t.Logf("%d batched span attributions across %d writes", batched, len(keys))
 }

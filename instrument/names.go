@@ -11,9 +11,8 @@ const (
 	Receive          = "raft.recv"            // a member steps a received raft message into raft
 	WALSave          = "wal.save"             // entries and HardState appended to the WAL
 	WALSync          = "wal.fsync"            // fdatasync of the WAL segment (child of wal.save)
-	CommitAdvance    = "raft.commit"          // the commit index moved past an entry
+	CommitAdvance    = "raft.commit"          // the commit index moved past traced entries (one span per advance)
 	Apply            = "apply"                // an entry is applied to the state machine
-	MVCCWrite        = "mvcc.write"           // the MVCC write inside the backend batch tx
 	BackendCommit    = "bbolt.commit"         // the bbolt batch tx that made writes durable
 	SnapshotSave     = "snapshot.save"        // a raft snapshot written to disk
 	SnapshotSend     = "snapshot.send"        // the leader streams a snapshot to a follower
@@ -56,7 +55,7 @@ const (
 // allNames lists every name above; failpoint.go registers each one.
 var allNames = [...]string{
 	Propose, ProposeForward, LeaderSend, Receive, WALSave, WALSync,
-	CommitAdvance, Apply, MVCCWrite, BackendCommit,
+	CommitAdvance, Apply, BackendCommit,
 	SnapshotSave, SnapshotSend, SnapshotApply,
 	BeforeSave, AfterSave, BeforeLeaderSend, BeforeFollowerSend,
 	BeforeApplySnap, AfterApplySnap, BeforeSaveSnap, AfterSaveSnap,

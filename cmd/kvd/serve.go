@@ -159,7 +159,7 @@ func serve(c *config) error {
 	}
 	// The tracer BEFORE the node: SetNode starts publishing this member's
 	// attributes, and that proposal goes through the server's tracer.
-	srv.SetTracer(tracerOrNil(tp), c.name, n.ID())
+	srv.SetTracer(tracerOrNil(tp))
 	srv.SetNode(n, c.name, c.advertiseClientURLs)
 	if c.adminAddr != "" {
 		ln, err := listenLoopback(c.adminAddr, "admin-addr")

@@ -174,7 +174,7 @@ func TestUpdateLinkedWrites(t *testing.T) {
 		m = update(t, m, "right")
 	}
 	e := m.write.d.Events[m.write.cur]
-	if fmt.Sprint(e.Linked) != "[2 4]" {
+	if fmt.Sprint(e.Linked) != "[4]" { // the recording batched c (#3) with b (#4)
 		t.Fatalf("event %d linked %v", m.write.cur, e.Linked)
 	}
 	m = update(t, m, "tab", "enter")

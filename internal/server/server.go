@@ -74,7 +74,7 @@ func (s *Server) Apply(ctx context.Context, index, term uint64, data []byte) (ui
 		s.store.Write(index, term).End()
 		return 0, nil
 	}
-	end := s.trace.mvccWrite(ctx, index, term, &r)
+	end := s.trace.applying(ctx, index, &r)
 	if ok, res := s.applyClusterRequest(index, term, &r); ok { // cluster.go
 		end(res)
 		return r.GetHeader().GetID(), res

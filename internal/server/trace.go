@@ -15,13 +15,11 @@ import (
 	"github.com/kvtrace/kvtrace/internal/store"
 )
 
-// serverTracer records the propose, mvcc.write and bbolt.commit spans of
+// serverTracer records the propose and bbolt.commit spans of
 // docs/spans.md. The zero value is off and costs a branch per call.
 type serverTracer struct {
-	on       bool
-	tr       trace.Tracer
-	member   string
-	memberID uint64
+	on bool
+	tr trace.Tracer
 
 	// mu guards pending: traced entries applied into the open batch tx,
 	// appended by the apply goroutine, taken by the bbolt commit hook.
@@ -30,21 +28,24 @@ type serverTracer struct {
 }
 
 type durable struct {
-	index, term uint64
-	sc          trace.SpanContext
+	index uint64
+	sc    trace.SpanContext
 }
 
 // SetTracer turns tracing on and hooks the store's batch commits. Call it
 // before the node starts.
-func (s *Server) SetTracer(tr trace.Tracer, member string, memberID uint64) {
-	s.trace = &serverTracer{on: tr != nil, tr: tr, member: member, memberID: memberID}
+func (s *Server) SetTracer(tr trace.Tracer) {
+	s.trace = &serverTracer{on: tr != nil, tr: tr}
 	if tr != nil {
 		s.store.SetHooks(store.Hooks{OnBatchCommit: s.trace.batchCommitted})
 	}
 }
 
+// base returns an empty attribute list with room for a span's own. The
+// member is named by the resource (service.instance.id, kv.member_id), not
+// by each span (docs/spans.md).
 func (t *serverTracer) base() []attribute.KeyValue {
-	return instrument.MemberAttrs(t.member, t.memberID)
+	return make([]attribute.KeyValue, 0, 8)
 }
 
 // opAndKey names the request for the write list of the tracer.
@@ -121,39 +122,37 @@ func respHeader(m any) *pb.ResponseHeader {
 	return nil
 }
 
-// mvccWrite opens mvcc.write as a child of the entry's apply span (in ctx)
-// and remembers the entry until a bbolt commit makes it durable.
-func (t *serverTracer) mvccWrite(ctx context.Context, index, term uint64, r *pb.InternalRaftRequest) func(*apply.Result) {
+// applying describes the entry on its apply span (in ctx): op, key and
+// request id now, the revision and any error when end runs. It remembers the
+// entry until a bbolt commit makes it durable. (The MVCC write used to be a
+// child span, mvcc.write; it said nothing apply does not, at one span per
+// entry per member.)
+func (t *serverTracer) applying(ctx context.Context, index uint64, r *pb.InternalRaftRequest) func(*apply.Result) {
 	if !t.on {
 		return func(*apply.Result) {}
 	}
-	parent := trace.SpanFromContext(ctx)
-	if !parent.SpanContext().IsValid() {
+	span := trace.SpanFromContext(ctx)
+	if !span.SpanContext().IsValid() {
 		return func(*apply.Result) {}
 	}
 	op, key := opAndKey(r)
-	attrs := append(t.base(), instrument.AttrOp.String(op), instrument.AttrKey.String(string(key)),
-		instrument.AttrIndex.Int64(int64(index)), instrument.AttrRequestID.String(instrument.HexID(r.GetHeader().GetID())))
-	parent.SetAttributes(attrs...)
-	_, span := t.tr.Start(ctx, instrument.MVCCWrite, trace.WithAttributes(attrs...))
+	span.SetAttributes(instrument.AttrOp.String(op), instrument.AttrKey.String(string(key)),
+		instrument.AttrRequestID.String(instrument.HexID(r.GetHeader().GetID())))
 	// Remember the entry BEFORE its write enters the batch tx, so the commit
 	// that makes it durable cannot run before it is listed (the hook only
 	// takes entries with index <= the commit's LastIndex).
 	t.mu.Lock()
-	t.pending = append(t.pending, durable{index, term, parent.SpanContext()})
+	t.pending = append(t.pending, durable{index, span.SpanContext()})
 	t.mu.Unlock()
 	return func(res *apply.Result) {
 		if res != nil && res.Resp != nil {
 			if h := respHeader(res.Resp); h != nil {
-				rev := instrument.AttrRevision.Int64(h.Revision)
-				span.SetAttributes(rev)
-				parent.SetAttributes(rev)
+				span.SetAttributes(instrument.AttrRevision.Int64(h.Revision))
 			}
 		}
 		if res != nil && res.Err != nil {
 			span.SetStatus(codes.Error, res.Err.Error())
 		}
-		span.End()
 	}
 }
 
@@ -170,8 +169,7 @@ func (t *serverTracer) batchCommitted(info store.CommitInfo) {
 	}
 	links := make([]trace.Link, 0, len(carried))
 	for _, d := range carried {
-		links = append(links, trace.Link{SpanContext: d.sc, Attributes: []attribute.KeyValue{
-			instrument.AttrIndex.Int64(int64(d.index)), instrument.AttrTerm.Int64(int64(d.term))}})
+		links = append(links, trace.Link{SpanContext: d.sc}) // no attributes: see node.links
 	}
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), carried[0].sc)
 	_, span := t.tr.Start(ctx, instrument.BackendCommit, trace.WithTimestamp(info.Start), trace.WithLinks(links...),

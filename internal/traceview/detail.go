@@ -84,7 +84,11 @@ func (t *Trace) Detail(w *Write) *Detail {
 				e.Label = "wal.save hs commit=" + c
 			}
 		case s.Name == NameCommit:
-			e.Label = fmt.Sprintf("raft.commit %d", s.Uint("raft.index"))
+			if _, perEntry := s.Attr("raft.index"); perEntry {
+				e.Label = fmt.Sprintf("raft.commit %d", s.Uint("raft.index"))
+			} else {
+				e.Label = fmt.Sprintf("raft.commit[%d..%d]", s.Uint("raft.first_index"), s.Uint("raft.last_index"))
+			}
 			if q := s.Str("raft.quorum_last"); q != "" {
 				e.Label += " quorum_last=" + q
 			}

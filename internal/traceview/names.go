@@ -13,7 +13,7 @@ const (
 	NameWALSync     = "wal.fsync"
 	NameCommit      = "raft.commit"
 	NameApply       = "apply"
-	NameMVCCWrite   = "mvcc.write"
+	NameMVCCWrite   = "mvcc.write" // written by kvd before docs/spans.md "Earlier span files"; still read
 	NameBoltCommit  = "bbolt.commit"
 	NameSnapSave    = "snapshot.save"
 	NameSnapSend    = "snapshot.send"

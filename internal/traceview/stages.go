@@ -69,6 +69,17 @@ func (f *stageSpans) atIndex(s *Span) bool {
 	return f.w.Index == 0 || s.Uint("raft.index") == f.w.Index
 }
 
+// commitCovers reports whether raft.commit span s announces the write's
+// entry: one span per commit advance covering raft.first_index..
+// raft.last_index (docs/spans.md), or, in files of kvd before that change,
+// one span per entry with raft.index.
+func (f *stageSpans) commitCovers(s *Span) bool {
+	if _, perEntry := s.Attr("raft.index"); perEntry {
+		return f.atIndex(s)
+	}
+	return f.carries(s)
+}
+
 func (t *Trace) stages(w *Write, idx []int32) (leader string, out []Stage) {
 	f := &stageSpans{t: t, w: w}
 	for _, i := range idx {
@@ -83,7 +94,7 @@ func (t *Trace) stages(w *Write, idx []int32) (leader string, out []Stage) {
 
 	// The leader: the member whose raft.commit names a quorum, else the one
 	// that says it is leader, else the sender of MsgApp.
-	if c := f.first(func(s *Span) bool { return s.Name == NameCommit && s.Str("raft.quorum") != "" && f.atIndex(s) }); c != nil {
+	if c := f.first(func(s *Span) bool { return s.Name == NameCommit && s.Str("raft.quorum") != "" && f.commitCovers(s) }); c != nil {
 		leader = c.Member
 	} else if c := f.first(func(s *Span) bool { return s.Str("raft.role") == "leader" }); c != nil {
 		leader = c.Member
@@ -123,7 +134,7 @@ func (t *Trace) stages(w *Write, idx []int32) (leader string, out []Stage) {
 	}
 
 	commitOn := func(m string) *Span {
-		return f.first(func(s *Span) bool { return s.Name == NameCommit && s.Member == m && f.atIndex(s) })
+		return f.first(func(s *Span) bool { return s.Name == NameCommit && s.Member == m && f.commitCovers(s) })
 	}
 	applyOn := func(m string) *Span {
 		return f.first(func(s *Span) bool { return s.Name == NameApply && s.Member == m && f.atIndex(s) })

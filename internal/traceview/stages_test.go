@@ -1,10 +1,13 @@
 package traceview_test
 
 import (
+	"maps"
+	"regexp"
 	"testing"
 	"time"
 
 	"github.com/kvtrace/kvtrace/internal/traceview"
+	"github.com/kvtrace/kvtrace/internal/traceview/fixturegen"
 )
 
 func stage(t *testing.T, d *traceview.Detail, name, member string) traceview.Stage {
@@ -264,5 +267,46 @@ func TestStats(t *testing.T) {
 	}
 	if st[0].Name != traceview.StageProposeWait {
 		t.Fatalf("stats not in stage order: %v", st[0])
+	}
+}
+
+// TestPerEntryShapeStillReads: span files of kvd before the leaner contract
+// (one raft.commit per entry, mvcc.write under apply, kv.member on every
+// span) give every write the same stages, members and quorum notes as the
+// current shape (one raft.commit per commit advance, linking its entries).
+func TestPerEntryShapeStillReads(t *testing.T) {
+	cfg := fixturegen.Fixture()
+	cfg.PerEntry = true
+	dir := t.TempDir()
+	if err := fixturegen.WriteDir(dir, cfg); err != nil {
+		t.Fatal(err)
+	}
+	old, err := traceview.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := generated(t)
+	if len(old.Writes) != len(cur.Writes) || len(cur.Writes) == 0 {
+		t.Fatalf("%d writes in the per-entry shape, %d in the current one", len(old.Writes), len(cur.Writes))
+	}
+	// Notes compared without their durations: the per-entry shape staggers
+	// a round's raft.commit spans by 2µs each.
+	ms := regexp.MustCompile(`[0-9]+\.[0-9]{3}ms`)
+	type key struct{ name, member, note string }
+	shape := func(d *traceview.Detail) map[key]bool {
+		m := map[key]bool{}
+		for _, s := range d.Stages {
+			m[key{s.Name, s.Member, ms.ReplaceAllString(s.Note, "D")}] = true
+		}
+		return m
+	}
+	for i := range cur.Writes {
+		a, b := old.Detail(&old.Writes[i]), cur.Detail(&cur.Writes[i])
+		if !maps.Equal(shape(a), shape(b)) {
+			t.Errorf("write #%d: per-entry shape stages %v, current %v", i+1, shape(a), shape(b))
+		}
+		if stage(t, b, traceview.StageApplyWait, "m2").Duration <= 0 {
+			t.Errorf("write #%d: no time between learning the commit and applying on m2", i+1)
+		}
 	}
 }

@@ -48,6 +48,10 @@ type Config struct {
 	Start        time.Time // wall time of the first span
 	Extras       bool      // add spans and attributes outside the vocabulary (readers must skip/keep them)
 	SpansPerLine int       // spans per ExportTraceServiceRequest line (an exporter batch); 0 means 16
+	// PerEntry writes the span shapes of kvd before the leaner contract:
+	// one raft.commit per entry (raft.index), an mvcc.write child under
+	// each apply, and kv.member on every span. Readers still accept them.
+	PerEntry bool
 }
 
 // Fixture is the checked-in fixture: 7 writes in 5 rounds, one served by a
@@ -212,7 +216,10 @@ func (g *gen) span(member, name string, kind tracepb.Span_SpanKind, start, end i
 	sp := &tracepb.Span{
 		TraceId: c.tid, SpanId: c.sid, Name: name, Kind: kind,
 		StartTimeUnixNano: uint64(start), EndTimeUnixNano: uint64(end),
-		Attributes: append([]kv{str("kv.member", member)}, attrs...),
+		Attributes: attrs,
+	}
+	if g.cfg.PerEntry {
+		sp.Attributes = append([]kv{str("kv.member", member)}, attrs...)
 	}
 	if parent != nil {
 		sp.ParentSpanId = parent.sid
@@ -399,14 +406,23 @@ func (g *gen) run() {
 			if !isLeader {
 				next = max(learn, saveEnd[m])
 			}
+			var quorumAttrs []kv
+			if isLeader {
+				quorumAttrs = []kv{str("raft.quorum", strings.Join(quorum, ",")), str("raft.quorum_last", order[q-1])}
+			}
+			if !g.cfg.PerEntry {
+				// One span for the commit advance, linking every entry.
+				g.span(m, "raft.commit", tracepb.Span_SPAN_KIND_INTERNAL, learn, learn, nil, head, all,
+					append(raftAttrs(m, isLeader, num("raft.commit", int64(commit)), num("raft.first_index", int64(first)),
+						num("raft.last_index", int64(last))), quorumAttrs...)...)
+			}
 			for j := range ws {
 				w := &ws[j]
-				extra := []kv{num("raft.index", int64(w.index)), num("raft.commit", int64(commit))}
-				if isLeader {
-					extra = append(extra, str("raft.quorum", strings.Join(quorum, ",")), str("raft.quorum_last", order[q-1]))
+				if g.cfg.PerEntry {
+					extra := append([]kv{num("raft.index", int64(w.index)), num("raft.commit", int64(commit))}, quorumAttrs...)
+					g.span(m, "raft.commit", tracepb.Span_SPAN_KIND_INTERNAL, learn+int64(j)*2*us, learn+int64(j)*2*us+3*us, nil, &w.prop, nil,
+						append(raftAttrs(m, isLeader), extra...)...)
 				}
-				g.span(m, "raft.commit", tracepb.Span_SPAN_KIND_INTERNAL, learn+int64(j)*2*us, learn+int64(j)*2*us+3*us, nil, &w.prop, nil,
-					append(raftAttrs(m, isLeader), extra...)...)
 				aAt := next + 30*us + int64(j)*90*us
 				aDur := int64(80) * us
 				if !isLeader {
@@ -415,8 +431,10 @@ func (g *gen) run() {
 				ap := g.span(m, "apply", tracepb.Span_SPAN_KIND_INTERNAL, aAt, aAt+aDur, nil, &w.prop, nil,
 					append(raftAttrs(m, isLeader), num("raft.index", int64(w.index)), str("kv.op", w.Op),
 						str("kv.key", w.Key), num("kv.revision", w.rev), str("kv.request_id", w.reqID))...)
-				g.span(m, "mvcc.write", tracepb.Span_SPAN_KIND_INTERNAL, aAt+10*us, aAt+10*us+55*us, nil, &ap, nil,
-					num("kv.revision", w.rev), num("mvcc.ops", 1))
+				if g.cfg.PerEntry {
+					g.span(m, "mvcc.write", tracepb.Span_SPAN_KIND_INTERNAL, aAt+10*us, aAt+10*us+55*us, nil, &ap, nil,
+						num("kv.revision", w.rev), num("mvcc.ops", 1))
+				}
 				applyEnd[m][j] = aAt + aDur
 				lastApply[m] = aAt + aDur
 			}
@@ -450,9 +468,9 @@ func (g *gen) run() {
 			end := applyEnd[w.Via][j] + 5*us
 			g.emitRaw(w.Via, &tracepb.Span{TraceId: w.prop.tid, SpanId: w.prop.sid, ParentSpanId: w.grpc.sid, Name: "raft.propose",
 				Kind: tracepb.Span_SPAN_KIND_INTERNAL, StartTimeUnixNano: uint64(propStart[j]), EndTimeUnixNano: uint64(end),
-				Attributes: append([]kv{str("kv.member", w.Via), str("kv.request_id", w.reqID), num("raft.index", int64(w.index)),
+				Attributes: append([]kv{str("kv.request_id", w.reqID), num("raft.index", int64(w.index)),
 					num("raft.term", term), num("bytes", 64)}, raftAttrs(w.Via, w.Via == leader)[1:]...)})
-			attrs := []kv{str("kv.member", w.Via), str("rpc.system", "grpc"), str("rpc.service", "etcdserverpb.KV"),
+			attrs := []kv{str("rpc.system", "grpc"), str("rpc.service", "etcdserverpb.KV"),
 				str("rpc.method", w.Op), num("rpc.grpc.status_code", 0), str("kv.op", w.Op), str("kv.key", w.Key),
 				num("kv.revision", w.rev), str("kv.request_id", w.reqID)}
 			if g.cfg.Extras {
