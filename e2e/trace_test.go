@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"google.golang.org/grpc/metadata"
 
+	"github.com/kvtrace/kvtrace/instrument"
 	"github.com/kvtrace/kvtrace/internal/localcluster"
 	"github.com/kvtrace/kvtrace/internal/traceview"
 )
@@ -327,6 +330,67 @@ func TestTraceConcurrentPuts(t *testing.T) {
 		t.Fatal("100 concurrent puts produced no batched wal.save, raft.commit or bbolt.commit span")
 	}
 	t.Logf("%d batched span attributions across %d writes", batched, len(keys))
+}
+
+// TestTraceBatchBeyondLinkLimit: a bbolt commit (held open for 2s) and
+// commit advances that carry more traced entries than one span keeps links
+// for (instrument.MaxLinks) are recorded as several spans, so every write
+// still finds its raft.commit and bbolt.commit on every member.
+func TestTraceBatchBeyondLinkLimit(t *testing.T) {
+	c, _, _ := tracedCluster(t, "--backend-batch-interval", "2s", "--backend-batch-limit", "100000")
+	ctx := testCtx(t, 2*time.Minute)
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	n := instrument.MaxLinks*2 + 10
+	keys := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("many/%04d", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := cli.Put(ctx, keys[i], "v"); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	tr, ws := waitWrites(t, ctx, c.Members[0].DataDir+"/..", keys) // complete: every write has bbolt.commit on every member
+	for _, k := range keys {
+		on := map[string]bool{}
+		for _, s := range spansOf(tr, ws[k]) {
+			if s.Name == "raft.commit" || s.Name == "wal.save" {
+				on[s.Member+" "+s.Name] = true
+			}
+		}
+		if len(on) != 6 {
+			t.Fatalf("write %s: raft.commit and wal.save found only as %v", k, slices.Sorted(maps.Keys(on)))
+		}
+	}
+	split := false
+	for i := range tr.Spans {
+		s := &tr.Spans[i]
+		if s.Name != "bbolt.commit" && s.Name != "raft.commit" {
+			continue
+		}
+		if len(s.Links) > instrument.MaxLinks {
+			t.Fatalf("%s on %s has %d links, more than a span keeps", s.Name, s.Member, len(s.Links))
+		}
+		if _, ok := s.Attr("parts"); ok && s.Name == "bbolt.commit" {
+			split = true
+		}
+	}
+	if !split {
+		t.Fatalf("%d writes in one 2s bbolt batch produced no split bbolt.commit", n)
+	}
 }
 
 // TestTraceContinuesClientTraceparent: a client that sends a W3C

@@ -47,8 +47,9 @@ const (
 	AttrMustSync attribute.Key = "wal.must_sync"  // raft.MustSync for the Ready
 	AttrHSCommit attribute.Key = "raft.hs_commit" // HardState.Commit saved
 	AttrHSTerm   attribute.Key = "raft.hs_term"   // HardState.Term saved
-	AttrMVCCOps  attribute.Key = "mvcc.ops"       // writes in the MVCC txn
 	AttrBboltOps attribute.Key = "bbolt.ops"      // writes made durable by the bbolt commit
+	AttrPart     attribute.Key = "part"           // a batched span split for the link limit: this is part N
+	AttrParts    attribute.Key = "parts"          // ... of this many (both absent when not split)
 )
 
 // Values of AttrRole, as raft.StateType prints them in lower case.
@@ -71,6 +72,12 @@ func MemberAttrs(member string, memberID uint64) []attribute.KeyValue {
 		AttrMemberID.String(HexID(memberID)),
 	}
 }
+
+// MaxLinks is how many links a span keeps (the OpenTelemetry SDK's default
+// limit, which Setup's tracer applies too); later links are dropped. A
+// batched span that must link more entries is recorded as several spans of
+// at most MaxLinks links each.
+const MaxLinks = linkCountLimit
 
 // LinksFor turns the contexts of traced entries into span links, skipping
 // invalid contexts; nil when none is valid.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kvtrace/kvtrace/instrument"
@@ -258,6 +260,42 @@ func links(es []tracedEntry) []trace.Link {
 	return out
 }
 
+// A span keeps at most instrument.MaxLinks links. A batched span that
+// carries more traced entries is recorded in parts: part 1 is the span
+// itself (its ID may already travel in an envelope), linking the first
+// MaxLinks entries; recordRest records the others with the same name,
+// kind, times and attributes, each linking its own chunk and parented on
+// its first entry. Every part says part and parts; an unsplit span says
+// neither.
+
+// splitLinks returns the entries part 1 links, the rest, and the number of
+// parts.
+func splitLinks(es []tracedEntry) (head, rest []tracedEntry, parts int) {
+	if len(es) <= instrument.MaxLinks {
+		return es, nil, 1
+	}
+	return es[:instrument.MaxLinks], es[instrument.MaxLinks:], (len(es) + instrument.MaxLinks - 1) / instrument.MaxLinks
+}
+
+// withPart adds part and parts to attrs when the span is split.
+func withPart(attrs []attribute.KeyValue, part, parts int) []attribute.KeyValue {
+	if parts <= 1 {
+		return attrs
+	}
+	return append(slices.Clip(attrs), instrument.AttrPart.Int(part), instrument.AttrParts.Int(parts))
+}
+
+func (t *nodeTracer) recordRest(name string, kind trace.SpanKind, start, end time.Time, attrs []attribute.KeyValue, rest []tracedEntry, parts int) {
+	part := 1
+	for chunk := range slices.Chunk(rest, instrument.MaxLinks) {
+		part++
+		ctx := trace.ContextWithRemoteSpanContext(context.Background(), chunk[0].sc)
+		_, span := t.tr.Start(ctx, name, trace.WithSpanKind(kind), trace.WithTimestamp(start),
+			trace.WithAttributes(withPart(attrs, part, parts)...), trace.WithLinks(links(chunk)...))
+		span.End(trace.WithTimestamp(end))
+	}
+}
+
 // walSaveRec describes the wal.save span of one Ready (and its wal.fsync
 // child) until endWALSave hands it to spanLoop.
 type walSaveRec struct {
@@ -346,9 +384,11 @@ func (t *nodeTracer) recordWALSave(rec *walSaveRec, end time.Time) {
 		attrs = append(attrs, instrument.AttrFirstIndex.Int64(int64(rec.first)),
 			instrument.AttrLastIndex.Int64(int64(rec.last)))
 	}
-	ctx := trace.ContextWithRemoteSpanContext(context.Background(), rec.all[0].sc)
+	head, rest, parts := splitLinks(rec.all)
+	t.recordRest(instrument.WALSave, trace.SpanKindInternal, rec.start, end, attrs, rest, parts)
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), head[0].sc)
 	ctx, span := t.tr.Start(ctx, instrument.WALSave, trace.WithTimestamp(rec.start),
-		trace.WithAttributes(attrs...), trace.WithLinks(links(rec.all)...))
+		trace.WithAttributes(withPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
 	if !rec.syncStart.IsZero() {
 		_, fsync := t.tr.Start(ctx, instrument.WALSync, trace.WithTimestamp(rec.syncStart),
 			trace.WithAttributes(append(t.baseOf(rec.syncBase), instrument.AttrBytes.Int(rec.syncBytes))...))
@@ -423,9 +463,11 @@ func (t *nodeTracer) committed(commit uint64, isLeader bool) {
 			attrs = append(attrs, instrument.AttrQuorum.StringSlice(quorum),
 				instrument.AttrQuorumLast.String(quorum[len(quorum)-1]))
 		}
-		ctx := trace.ContextWithRemoteSpanContext(context.Background(), done[0].sc)
+		head, rest, parts := splitLinks(done)
+		t.recordRest(instrument.CommitAdvance, trace.SpanKindInternal, at, at, attrs, rest, parts)
+		ctx := trace.ContextWithRemoteSpanContext(context.Background(), head[0].sc)
 		_, span := t.tr.Start(ctx, instrument.CommitAdvance, trace.WithTimestamp(at),
-			trace.WithAttributes(attrs...), trace.WithLinks(links(done)...))
+			trace.WithAttributes(withPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
 		span.End(trace.WithTimestamp(at))
 	})
 }
@@ -551,10 +593,13 @@ func (t *nodeTracer) msgAttrs(m *raftpb.Message, base baseVals) []attribute.KeyV
 // recordSend creates one raft.send span (spanLoop) with the ID its
 // envelope already carries.
 func (t *nodeTracer) recordSend(r sendRec, at time.Time, base baseVals) {
+	attrs := t.msgAttrs(r.m, base)
+	head, rest, parts := splitLinks(r.es)
+	t.recordRest(instrument.LeaderSend, trace.SpanKindProducer, at, at, attrs, rest, parts)
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), r.es[0].sc)
 	ctx = instrument.WithSpanID(ctx, r.id)
 	_, span := t.tr.Start(ctx, instrument.LeaderSend, trace.WithSpanKind(trace.SpanKindProducer), trace.WithTimestamp(at),
-		trace.WithAttributes(t.msgAttrs(r.m, base)...), trace.WithLinks(links(r.es)...))
+		trace.WithAttributes(withPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
 	span.End(trace.WithTimestamp(at))
 }
 
@@ -582,26 +627,53 @@ func (t *nodeTracer) received(env transport.Envelope) func() {
 	return func() {
 		end := time.Now()
 		t.later(func() {
+			attrs := t.msgAttrs(m, base)
+			head, rest, parts := splitLinks(tracedIn(m.GetEntries()))
+			t.recordRest(instrument.Receive, trace.SpanKindConsumer, start, end, attrs, rest, parts)
 			ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
 			_, span := t.tr.Start(ctx, instrument.Receive, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithTimestamp(start),
-				trace.WithAttributes(t.msgAttrs(m, base)...), trace.WithLinks(links(tracedIn(m.GetEntries()))...))
+				trace.WithAttributes(withPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
 			span.End(trace.WithTimestamp(end))
 		})
 	}
 }
 
-// applyCtx opens the apply span for a traced entry; ctx is Background and
-// end a no-op for an untraced one.
+// applyCtx prepares the apply span of a traced entry: ctx carries an
+// instrument.ApplyNote with the span's context (its ID chosen now, so the
+// store can link bbolt.commit to it) for the state machine to fill in, and
+// end records the span on spanLoop with the start and end times taken here.
+// For an untraced entry ctx is Background and end a no-op.
 func (t *nodeTracer) applyCtx(e *raftpb.Entry) (context.Context, func()) {
 	if !t.on {
 		return context.Background(), func() {}
 	}
-	sc, ok := instrument.EntryContext(e.GetData())
+	parent, ok := instrument.EntryContext(e.GetData())
 	if !ok {
 		return context.Background(), func() {}
 	}
-	ctx := trace.ContextWithRemoteSpanContext(context.Background(), sc)
-	ctx, span := t.tr.Start(ctx, instrument.Apply, trace.WithAttributes(append(t.base(),
-		instrument.AttrIndex.Int64(int64(e.GetIndex())), instrument.AttrTerm.Int64(int64(e.GetTerm())))...))
-	return ctx, func() { span.End() }
+	id := instrument.NewSpanID()
+	note := &instrument.ApplyNote{SC: trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: parent.TraceID(), SpanID: id, TraceFlags: parent.TraceFlags(), TraceState: parent.TraceState(),
+	})}
+	index, term := e.GetIndex(), e.GetTerm()
+	start, base := time.Now(), t.now()
+	return instrument.WithApplyNote(context.Background(), note), func() {
+		end := time.Now()
+		t.later(func() {
+			attrs := append(t.baseOf(base), instrument.AttrIndex.Int64(int64(index)), instrument.AttrTerm.Int64(int64(term)))
+			if note.Op != "" {
+				attrs = append(attrs, instrument.AttrOp.String(note.Op), instrument.AttrKey.String(note.Key),
+					instrument.AttrRequestID.String(note.RequestID))
+			}
+			if note.Revision != 0 {
+				attrs = append(attrs, instrument.AttrRevision.Int64(note.Revision))
+			}
+			ctx := instrument.WithSpanID(trace.ContextWithRemoteSpanContext(context.Background(), parent), id)
+			_, span := t.tr.Start(ctx, instrument.Apply, trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+			if note.Err != "" {
+				span.SetStatus(codes.Error, note.Err)
+			}
+			span.End(trace.WithTimestamp(end))
+		})
+	}
 }

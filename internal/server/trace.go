@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 
@@ -122,42 +123,43 @@ func respHeader(m any) *pb.ResponseHeader {
 	return nil
 }
 
-// applying describes the entry on its apply span (in ctx): op, key and
-// request id now, the revision and any error when end runs. It remembers the
-// entry until a bbolt commit makes it durable. (The MVCC write used to be a
-// child span, mvcc.write; it said nothing apply does not, at one span per
-// entry per member.)
+// applying tells the member what its apply span for this entry should say
+// (instrument.ApplyNote in ctx): op, key and request id now, the revision
+// and any error when end runs. It remembers the entry until a bbolt commit
+// makes it durable. (The MVCC write used to be a child span, mvcc.write; it
+// said nothing apply does not, at one span per entry per member.)
 func (t *serverTracer) applying(ctx context.Context, index uint64, r *pb.InternalRaftRequest) func(*apply.Result) {
 	if !t.on {
 		return func(*apply.Result) {}
 	}
-	span := trace.SpanFromContext(ctx)
-	if !span.SpanContext().IsValid() {
+	note := instrument.ApplyNoteFrom(ctx)
+	if note == nil {
 		return func(*apply.Result) {}
 	}
 	op, key := opAndKey(r)
-	span.SetAttributes(instrument.AttrOp.String(op), instrument.AttrKey.String(string(key)),
-		instrument.AttrRequestID.String(instrument.HexID(r.GetHeader().GetID())))
+	note.Op, note.Key, note.RequestID = op, string(key), instrument.HexID(r.GetHeader().GetID())
 	// Remember the entry BEFORE its write enters the batch tx, so the commit
 	// that makes it durable cannot run before it is listed (the hook only
 	// takes entries with index <= the commit's LastIndex).
 	t.mu.Lock()
-	t.pending = append(t.pending, durable{index, span.SpanContext()})
+	t.pending = append(t.pending, durable{index, note.SC})
 	t.mu.Unlock()
 	return func(res *apply.Result) {
 		if res != nil && res.Resp != nil {
 			if h := respHeader(res.Resp); h != nil {
-				span.SetAttributes(instrument.AttrRevision.Int64(h.Revision))
+				note.Revision = h.Revision
 			}
 		}
 		if res != nil && res.Err != nil {
-			span.SetStatus(codes.Error, res.Err.Error())
+			note.Err = res.Err.Error()
 		}
 	}
 }
 
 // batchCommitted is the store's OnBatchCommit hook: one bbolt.commit span,
-// linked to every traced entry whose writes this commit made durable.
+// linked to every traced entry whose writes this commit made durable (or,
+// beyond instrument.MaxLinks entries, one span per chunk of them, each
+// saying which part of how many it is).
 func (t *serverTracer) batchCommitted(info store.CommitInfo) {
 	t.mu.Lock()
 	i := sort.Search(len(t.pending), func(i int) bool { return t.pending[i].index > info.LastIndex })
@@ -167,16 +169,25 @@ func (t *serverTracer) batchCommitted(info store.CommitInfo) {
 	if len(carried) == 0 {
 		return
 	}
-	links := make([]trace.Link, 0, len(carried))
-	for _, d := range carried {
-		links = append(links, trace.Link{SpanContext: d.sc}) // no attributes: see node.links
-	}
-	ctx := trace.ContextWithRemoteSpanContext(context.Background(), carried[0].sc)
-	_, span := t.tr.Start(ctx, instrument.BackendCommit, trace.WithTimestamp(info.Start), trace.WithLinks(links...),
-		trace.WithAttributes(append(t.base(),
+	parts := (len(carried) + instrument.MaxLinks - 1) / instrument.MaxLinks
+	part := 0
+	for chunk := range slices.Chunk(carried, instrument.MaxLinks) {
+		part++
+		links := make([]trace.Link, 0, len(chunk))
+		for _, d := range chunk {
+			links = append(links, trace.Link{SpanContext: d.sc}) // no attributes: see node.links
+		}
+		attrs := append(t.base(),
 			instrument.AttrFirstIndex.Int64(int64(info.FirstIndex)),
 			instrument.AttrLastIndex.Int64(int64(info.LastIndex)),
 			instrument.AttrBboltOps.Int(info.Ops),
-			instrument.AttrBytes.Int(info.Bytes))...))
-	span.End(trace.WithTimestamp(info.Start.Add(info.Duration)))
+			instrument.AttrBytes.Int(info.Bytes))
+		if parts > 1 {
+			attrs = append(attrs, instrument.AttrPart.Int(part), instrument.AttrParts.Int(parts))
+		}
+		ctx := trace.ContextWithRemoteSpanContext(context.Background(), chunk[0].sc)
+		_, span := t.tr.Start(ctx, instrument.BackendCommit, trace.WithTimestamp(info.Start), trace.WithLinks(links...),
+			trace.WithAttributes(attrs...))
+		span.End(trace.WithTimestamp(info.Start.Add(info.Duration)))
+	}
 }
