@@ -78,6 +78,9 @@ type result struct {
 	P999       float64 `json:"p999_ms"`
 	Ops        int     `json:"ops"`
 	Errors     int     `json:"errors"`
+	// CPUPerOp is the members' user+system CPU during this workload, in µs
+	// per operation (bench/compare's measurement, not kvload's).
+	CPUPerOp float64 `json:"cpu_us_per_op"`
 }
 
 // run is everything measured on one system in one repetition.
@@ -228,17 +231,39 @@ func runSystem(s system, b *bins, dir string, dur time.Duration) (run, error) {
 		return r, err
 	}
 	eps := strings.Join(c.Endpoints(), ",")
+	membersCPU := func() (float64, error) {
+		sum := 0.0
+		for _, m := range c.Members {
+			st, err := procStatus(m.Pid())
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", m.Name, err)
+			}
+			sum += st.cpuSec
+		}
+		return sum, nil
+	}
 	for _, sc := range scenarios {
 		args := append([]string{"--endpoints", eps, "--duration", dur.String(), "--json"}, sc.Args...)
+		cpu0, err := membersCPU()
+		if err != nil {
+			return r, err
+		}
 		out, err := exec.Command(b.kvload, args...).Output()
 		if err != nil {
 			return r, fmt.Errorf("%s on %s: kvload %s: %w", sc.Name, s.Name, strings.Join(args, " "), err)
+		}
+		cpu1, err := membersCPU()
+		if err != nil {
+			return r, err
 		}
 		var res result
 		if err := json.Unmarshal(out, &res); err != nil {
 			return r, fmt.Errorf("%s on %s: kvload output: %w", sc.Name, s.Name, err)
 		}
-		fmt.Printf("  %-22s %9.0f ops/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n", sc.Name, res.Throughput, res.P50, res.P99, res.Errors)
+		if res.Ops > 0 {
+			res.CPUPerOp = (cpu1 - cpu0) / float64(res.Ops) * 1e6
+		}
+		fmt.Printf("  %-22s %9.0f ops/s  p50 %7.3f ms  p99 %7.3f ms  errors %d  CPU %6.1f µs/op\n", sc.Name, res.Throughput, res.P50, res.P99, res.Errors, res.CPUPerOp)
 		r.Results[sc.Name] = res
 	}
 	for _, m := range c.Members {

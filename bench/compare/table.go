@@ -58,6 +58,15 @@ func printTable(w io.Writer, runs map[string][]run, reps int, dur time.Duration)
 	fmt.Fprintf(w, "| CPU s, all members, whole run | %.1f | %.1f | %s | | | | | | | %.1f | %s |\n",
 		median(e, cpu), median(k, cpu), ratio(median(k, cpu), median(e, cpu)), median(kt, cpu), ratio(median(kt, cpu), median(k, cpu)))
 
+	// CPU per operation moves less than throughput when the machine is
+	// shared, and says what tracing costs directly.
+	cpuOp := func(x result) float64 { return x.CPUPerOp }
+	fmt.Fprintf(w, "\n| workload | etcd CPU µs/op | kvd CPU µs/op | kvd/etcd | kvd+trace CPU µs/op | trace on/off |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, sc := range scenarios {
+		ec, kc, tc := cell(e, sc.Name, cpuOp), cell(k, sc.Name, cpuOp), cell(kt, sc.Name, cpuOp)
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %s | %.1f | %s |\n", sc.Name, ec, kc, ratio(kc, ec), tc, ratio(tc, kc))
+	}
+
 	if len(e) == 0 || len(k) == 0 {
 		return
 	}
@@ -120,6 +129,17 @@ func printAB(w io.Writer, runs map[string][]run) {
 	}
 	// CPU per operation is steadier than throughput on a shared machine:
 	// it does not move when another process takes the CPU away.
+	for _, sc := range scenarios {
+		for _, p := range pairs {
+			a, b := runs[p[0]], runs[p[1]]
+			if len(a) == 0 || len(b) == 0 {
+				continue
+			}
+			ac := median(a, func(r run) float64 { return r.Results[sc.Name].CPUPerOp })
+			bc := median(b, func(r run) float64 { return r.Results[sc.Name].CPUPerOp })
+			fmt.Fprintf(w, "| %s: CPU µs per op, all members | %s | %.1f | %.1f | %s | | | |\n", sc.Name, p[0], bc, ac, ratio(ac, bc))
+		}
+	}
 	perOp := func(r run) float64 {
 		ops := 0
 		for _, res := range r.Results {
