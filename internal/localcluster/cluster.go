@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -324,9 +325,38 @@ func FreePorts(n int) ([]int, error) {
 			continue // taken: try another
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		port := ln.Addr().(*net.TCPAddr).Port
+		if !handOut(port) {
+			continue // given to an earlier caller, who may not have bound it yet
+		}
+		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+// handedOut holds every port FreePorts returned in this process. A caller
+// binds its ports some time after FreePorts closed its test listeners, so
+// two calls (a cluster's client and peer ports, then a test's failpoint
+// ports) could otherwise both get a port nobody had bound yet: an e2e run
+// once failed with a member's failpoint listener on another member's
+// client port.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// handOut records port as given out; false if it already was.
+func handOut(port int) bool {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports[port] {
+		return false
+	}
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
+	handedOut.ports[port] = true
+	return true
 }
 
 // quietPortRange is [lo, hi): ports below the kernel's ephemeral range and
