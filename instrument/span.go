@@ -79,6 +79,18 @@ func MemberAttrs(member string, memberID uint64) []attribute.KeyValue {
 // at most MaxLinks links each.
 const MaxLinks = linkCountLimit
 
+// LinkParts is how many spans n links take at MaxLinks each (at least 1).
+func LinkParts(n int) int { return max(1, (n+MaxLinks-1)/MaxLinks) }
+
+// WithPart adds AttrPart and AttrParts to attrs when a batched span is
+// split (parts > 1); attrs itself is not modified.
+func WithPart(attrs []attribute.KeyValue, part, parts int) []attribute.KeyValue {
+	if parts <= 1 {
+		return attrs
+	}
+	return append(attrs[:len(attrs):len(attrs)], AttrPart.Int(part), AttrParts.Int(parts))
+}
+
 // LinksFor turns the contexts of traced entries into span links, skipping
 // invalid contexts; nil when none is valid.
 func LinksFor(scs []trace.SpanContext) []trace.Link {

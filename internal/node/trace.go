@@ -274,15 +274,7 @@ func splitLinks(es []tracedEntry) (head, rest []tracedEntry, parts int) {
 	if len(es) <= instrument.MaxLinks {
 		return es, nil, 1
 	}
-	return es[:instrument.MaxLinks], es[instrument.MaxLinks:], (len(es) + instrument.MaxLinks - 1) / instrument.MaxLinks
-}
-
-// withPart adds part and parts to attrs when the span is split.
-func withPart(attrs []attribute.KeyValue, part, parts int) []attribute.KeyValue {
-	if parts <= 1 {
-		return attrs
-	}
-	return append(slices.Clip(attrs), instrument.AttrPart.Int(part), instrument.AttrParts.Int(parts))
+	return es[:instrument.MaxLinks], es[instrument.MaxLinks:], instrument.LinkParts(len(es))
 }
 
 func (t *nodeTracer) recordRest(name string, kind trace.SpanKind, start, end time.Time, attrs []attribute.KeyValue, rest []tracedEntry, parts int) {
@@ -291,7 +283,7 @@ func (t *nodeTracer) recordRest(name string, kind trace.SpanKind, start, end tim
 		part++
 		ctx := trace.ContextWithRemoteSpanContext(context.Background(), chunk[0].sc)
 		_, span := t.tr.Start(ctx, name, trace.WithSpanKind(kind), trace.WithTimestamp(start),
-			trace.WithAttributes(withPart(attrs, part, parts)...), trace.WithLinks(links(chunk)...))
+			trace.WithAttributes(instrument.WithPart(attrs, part, parts)...), trace.WithLinks(links(chunk)...))
 		span.End(trace.WithTimestamp(end))
 	}
 }
@@ -388,7 +380,7 @@ func (t *nodeTracer) recordWALSave(rec *walSaveRec, end time.Time) {
 	t.recordRest(instrument.WALSave, trace.SpanKindInternal, rec.start, end, attrs, rest, parts)
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), head[0].sc)
 	ctx, span := t.tr.Start(ctx, instrument.WALSave, trace.WithTimestamp(rec.start),
-		trace.WithAttributes(withPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
+		trace.WithAttributes(instrument.WithPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
 	if !rec.syncStart.IsZero() {
 		_, fsync := t.tr.Start(ctx, instrument.WALSync, trace.WithTimestamp(rec.syncStart),
 			trace.WithAttributes(append(t.baseOf(rec.syncBase), instrument.AttrBytes.Int(rec.syncBytes))...))
@@ -467,7 +459,7 @@ func (t *nodeTracer) committed(commit uint64, isLeader bool) {
 		t.recordRest(instrument.CommitAdvance, trace.SpanKindInternal, at, at, attrs, rest, parts)
 		ctx := trace.ContextWithRemoteSpanContext(context.Background(), head[0].sc)
 		_, span := t.tr.Start(ctx, instrument.CommitAdvance, trace.WithTimestamp(at),
-			trace.WithAttributes(withPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
+			trace.WithAttributes(instrument.WithPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
 		span.End(trace.WithTimestamp(at))
 	})
 }
@@ -599,7 +591,7 @@ func (t *nodeTracer) recordSend(r sendRec, at time.Time, base baseVals) {
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), r.es[0].sc)
 	ctx = instrument.WithSpanID(ctx, r.id)
 	_, span := t.tr.Start(ctx, instrument.LeaderSend, trace.WithSpanKind(trace.SpanKindProducer), trace.WithTimestamp(at),
-		trace.WithAttributes(withPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
+		trace.WithAttributes(instrument.WithPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
 	span.End(trace.WithTimestamp(at))
 }
 
@@ -632,7 +624,7 @@ func (t *nodeTracer) received(env transport.Envelope) func() {
 			t.recordRest(instrument.Receive, trace.SpanKindConsumer, start, end, attrs, rest, parts)
 			ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
 			_, span := t.tr.Start(ctx, instrument.Receive, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithTimestamp(start),
-				trace.WithAttributes(withPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
+				trace.WithAttributes(instrument.WithPart(attrs, 1, parts)...), trace.WithLinks(links(head)...))
 			span.End(trace.WithTimestamp(end))
 		})
 	}

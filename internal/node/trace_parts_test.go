@@ -22,7 +22,7 @@ func TestSplitLinks(t *testing.T) {
 		if tc.rest > 0 && rest[0].index != head[len(head)-1].index+1 {
 			t.Errorf("%d entries: rest starts at %d after head ends at %d", tc.n, rest[0].index, head[len(head)-1].index)
 		}
-		attrs := withPart(nil, 1, parts)
+		attrs := instrument.WithPart(nil, 1, parts)
 		if (parts > 1) != (len(attrs) == 2) {
 			t.Errorf("%d entries, %d parts: part attributes %v", tc.n, parts, attrs)
 		}

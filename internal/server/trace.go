@@ -169,25 +169,21 @@ func (t *serverTracer) batchCommitted(info store.CommitInfo) {
 	if len(carried) == 0 {
 		return
 	}
-	parts := (len(carried) + instrument.MaxLinks - 1) / instrument.MaxLinks
-	part := 0
+	attrs := append(t.base(),
+		instrument.AttrFirstIndex.Int64(int64(info.FirstIndex)),
+		instrument.AttrLastIndex.Int64(int64(info.LastIndex)),
+		instrument.AttrBboltOps.Int(info.Ops),
+		instrument.AttrBytes.Int(info.Bytes))
+	parts, part := instrument.LinkParts(len(carried)), 0
 	for chunk := range slices.Chunk(carried, instrument.MaxLinks) {
 		part++
 		links := make([]trace.Link, 0, len(chunk))
 		for _, d := range chunk {
 			links = append(links, trace.Link{SpanContext: d.sc}) // no attributes: see node.links
 		}
-		attrs := append(t.base(),
-			instrument.AttrFirstIndex.Int64(int64(info.FirstIndex)),
-			instrument.AttrLastIndex.Int64(int64(info.LastIndex)),
-			instrument.AttrBboltOps.Int(info.Ops),
-			instrument.AttrBytes.Int(info.Bytes))
-		if parts > 1 {
-			attrs = append(attrs, instrument.AttrPart.Int(part), instrument.AttrParts.Int(parts))
-		}
 		ctx := trace.ContextWithRemoteSpanContext(context.Background(), chunk[0].sc)
 		_, span := t.tr.Start(ctx, instrument.BackendCommit, trace.WithTimestamp(info.Start), trace.WithLinks(links...),
-			trace.WithAttributes(attrs...))
+			trace.WithAttributes(instrument.WithPart(attrs, part, parts)...))
 		span.End(trace.WithTimestamp(info.Start.Add(info.Duration)))
 	}
 }
