@@ -5,12 +5,14 @@
 //
 // Contract:
 //
-//  1. Every boundary has ONE name (names.go). The same string is the span
+//  1. Every boundary has ONE name, declared in the table of instrument/names
+//     and re-exported here (names.go). The same string is the span
 //     name, the failpoint name and the debugger anchor, so a reader who sees a
 //     span in the tracer can set a failpoint or a breakpoint with the same word.
 //     A boundary calls, in this order: Anchor(name, member, term, index),
 //     Failpoint(name), then starts its span.
-//  2. instrument imports no other kvtrace package; internal/node, internal/wal,
+//  2. instrument imports no other kvtrace package but its own leaf
+//     vocabulary instrument/names; internal/node, internal/wal,
 //     internal/store and the transport import it, never the other way round.
 //  3. When nothing is traced the calls cost a branch and no allocation:
 //     Disabled() hands out a no-op tracer whose contexts are invalid, and
@@ -53,7 +55,7 @@
 //
 // # Failpoints (failpoint.go, failpoint_http.go)
 //
-// Every name of names.go is registered with go.etcd.io/gofail's runtime when
+// Every failpoint name of the table is registered with go.etcd.io/gofail's runtime when
 // the package loads. Terms are gofail's; return("pause") is kvtrace's
 // convention for "block this goroutine here until the term is changed or
 // cleared" (see names.go). Control them in-process with SetFailpoint and

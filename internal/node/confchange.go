@@ -15,9 +15,6 @@ import (
 	"github.com/kvtrace/kvtrace/instrument"
 )
 
-// ConfChangeSpan is the span of applying one conf change (docs/spans.md).
-const ConfChangeSpan = "raft.conf_change"
-
 // healthInterval is how long a peer stream must have been up to count as
 // active for the reconfiguration checks (etcd: HealthInterval, 5s).
 const healthInterval = 5 * time.Second
@@ -313,7 +310,7 @@ func (t *nodeTracer) startConfChange(cc *raftpb.ConfChangeV2, index, term uint64
 	if !t.on {
 		return nil
 	}
-	_, span := t.tr.Start(context.Background(), ConfChangeSpan, trace.WithAttributes(append(t.base(),
+	_, span := t.tr.Start(context.Background(), instrument.ConfChange, trace.WithAttributes(append(t.base(),
 		instrument.AttrIndex.Int64(int64(index)),
 		attribute.Int64("raft.entry_term", int64(term)),
 		attribute.String("raft.conf_change", confChangeString(cc)))...))

@@ -16,13 +16,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	"github.com/kvtrace/kvtrace/instrument"
 	"github.com/kvtrace/kvtrace/internal/lease"
 )
 
 // Span names for lease expiry and watch delivery (docs/spans.md).
 const (
-	SpanLeaseExpire  = "lease.expire"
-	SpanWatchDeliver = "watch.deliver"
+	SpanLeaseExpire  = instrument.LeaseExpire
+	SpanWatchDeliver = instrument.WatchDeliver
 )
 
 // tracer is the global OpenTelemetry tracer: a no-op until kvd installs a

@@ -96,6 +96,8 @@ func (t *Trace) Detail(w *Write) *Detail {
 			e.Label = fmt.Sprintf("apply %d", s.Uint("raft.index"))
 		case s.Name == NameBoltCommit:
 			e.Label = fmt.Sprintf("bbolt.commit[%d..%d]", s.Uint("raft.first_index"), s.Uint("raft.last_index"))
+		case s.Name == NameConfChange:
+			e.Label = confChangeLabel(s)
 		}
 		d.Events = append(d.Events, e)
 		seqOfSpan[i] = len(d.Events) - 1

@@ -1,37 +1,39 @@
 package traceview
 
-import "strings"
+import (
+	"strings"
 
-// Span names of the contract (docs/spans.md). They are the same strings as
-// instrument/names.go; traceview keeps its own copy so the reader builds
-// without the writer and a rename shows up as an unknown-span count.
-const (
-	NamePropose     = "raft.propose"
-	NameSend        = "raft.send"
-	NameRecv        = "raft.recv"
-	NameWALSave     = "wal.save"
-	NameWALSync     = "wal.fsync"
-	NameCommit      = "raft.commit"
-	NameApply       = "apply"
-	NameMVCCWrite   = "mvcc.write" // written by kvd before docs/spans.md "Earlier span files"; still read
-	NameBoltCommit  = "bbolt.commit"
-	NameSnapSave    = "snapshot.save"
-	NameSnapSend    = "snapshot.send"
-	NameSnapApply   = "snapshot.apply"
-	grpcKVPrefix    = "etcdserverpb.KV/"
-	grpcMaintPrefix = "etcdserverpb.Maintenance/"
-	grpcLeasePrefix = "etcdserverpb.Lease/"
-	grpcClusterPrfx = "etcdserverpb.Cluster/"
-	grpcWatchPrefix = "etcdserverpb.Watch/"
-	grpcAuthPrefix  = "etcdserverpb.Auth/"
+	"github.com/kvtrace/kvtrace/instrument/names"
 )
 
-var knownNames = map[string]bool{
-	NamePropose: true, NameSend: true, NameRecv: true, NameWALSave: true, NameWALSync: true,
-	NameCommit: true, NameApply: true, NameMVCCWrite: true, NameBoltCommit: true,
-	NameSnapSave: true, NameSnapSend: true, NameSnapApply: true,
-	"raft.propose.forward": true, // instrument.ProposeForward
-}
+// Span names of the contract (docs/spans.md), from the one table in
+// instrument/names. A name kvd writes that is not in that table is skipped
+// and counted in Trace.Unknown.
+const (
+	NamePropose    = names.Propose
+	NameSend       = names.Send
+	NameRecv       = names.Receive
+	NameWALSave    = names.WALSave
+	NameWALSync    = names.WALSync
+	NameCommit     = names.CommitAdvance
+	NameApply      = names.Apply
+	NameMVCCWrite  = names.MVCCWrite // docs/spans.md "Earlier span files"; still read
+	NameBoltCommit = names.BackendCommit
+	NameSnapSave   = names.SnapshotSave
+	NameSnapSend   = names.SnapshotSend
+	NameSnapApply  = names.SnapshotApply
+	NameConfChange = names.ConfChange
+
+	grpcKVPrefix = "etcdserverpb.KV/"
+)
+
+var knownNames = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names.Of(names.Span) {
+		m[n] = true
+	}
+	return m
+}()
 
 // Known reports whether name is in the span vocabulary. gRPC server spans of
 // the etcd services count as known.
@@ -39,7 +41,7 @@ func Known(name string) bool {
 	if knownNames[name] {
 		return true
 	}
-	for _, p := range []string{grpcKVPrefix, grpcMaintPrefix, grpcLeasePrefix, grpcClusterPrfx, grpcWatchPrefix, grpcAuthPrefix} {
+	for _, p := range names.GRPCServicePrefixes {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
@@ -51,7 +53,7 @@ func Known(name string) bool {
 // DeleteRange (Range is a read; Compact is not a replicated key write we follow).
 func isWriteRPC(name string) bool {
 	switch name {
-	case grpcKVPrefix + "Put", grpcKVPrefix + "Txn", grpcKVPrefix + "DeleteRange":
+	case names.GRPCPut, names.GRPCTxn, names.GRPCDeleteRange:
 		return true
 	}
 	return false

@@ -177,6 +177,9 @@ func WriteStats(out io.Writer, t *Trace, st []StageStats) error {
 		fmt.Fprintf(&b, " (%d span(s) of unknown names skipped)", n)
 	}
 	fmt.Fprintln(&b)
+	for _, c := range t.ConfChanges() {
+		fmt.Fprintln(&b, c)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "stage\tmember\tn\tp50\tp90\tp99\tmax\t")
 	for _, s := range st {
