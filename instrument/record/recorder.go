@@ -158,12 +158,16 @@ func mix64(x uint64) uint64 {
 // Record appends rec to the buffer. It NEVER BLOCKS THE CALLER and takes no
 // lock: when the buffer is full rec is DROPPED AND COUNTED (Stats.Dropped,
 // and the next block header), so a slow disk can cost trace records but
-// never raft progress. On a nil Recorder it is one branch.
+// never raft progress. On a nil Recorder it is one branch: Record is small
+// enough to inline, so the caller does not even copy rec.
 func (r *Recorder) Record(rec Rec) {
-	if r == nil {
-		return
+	if r != nil {
+		r.record(&rec)
 	}
-	pos, ok := r.q.push(&rec)
+}
+
+func (r *Recorder) record(rec *Rec) {
+	pos, ok := r.q.push(rec)
 	if !ok {
 		r.dropped.Add(1)
 		return
