@@ -33,6 +33,7 @@ func init() {
 		{"stats", "print per-stage percentiles across writes (--json)", runStats},
 		{"list", "list the client writes found in the spans", runList},
 		{"tui", "open the interactive viewer", runTUI},
+		{"export", "write recordings (or span files) as the Collector's OTLP JSON file format", runExport},
 		{"receive", "run an OTLP receiver (gRPC :4317, HTTP :4318) that records spans to a file", runReceive},
 		{"wal", "decode a member's WAL: HardState, entries and their requests (like etcd-dump-logs)", runWAL},
 		{"db", "decode a member's bbolt db: buckets, meta, key revisions (like etcd-dump-db)", runDB},
