@@ -120,7 +120,11 @@
 //     new leader, or the run ended first) has no known context: records that
 //     carried it do not link it;
 //   - a MsgProp carries entries that have no index yet: its record links
-//     nothing (its own context is the write's, so it still joins the trace).
+//     nothing (its own context is the write's, so it still joins the trace);
+//   - variable-length attributes are not recorded: kv.key (so a reader
+//     cannot select writes by key), the text of an error, and of a conf
+//     change only the first change's type and node id;
+//   - a leader's quorum keeps three members (FlagQuorumCut beyond).
 //
 // # Torn tails and corruption
 //

@@ -249,3 +249,31 @@ func dirBytes(t *testing.T, dir, ext string) int64 {
 	}
 	return n
 }
+
+// TestLoadRecordingsTornTailIsAWarning: a member's recording cut inside its
+// last block (a crash) still loads with the other members'; the cut is a
+// warning naming the file, and the writes whose records survived remain.
+func TestLoadRecordingsTornTailIsAWarning(t *testing.T) {
+	dir := t.TempDir()
+	recordFromSpans(t, generated(t), dir)
+	files, err := filepath.Glob(filepath.Join(dir, "m3.kvd", "trace", "*.krec"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("m3's recording: %v %v", files, err)
+	}
+	st, _ := os.Stat(files[0])
+	if err := os.Truncate(files[0], st.Size()-10); err != nil {
+		t.Fatal(err)
+	}
+	tr, torn, err := traceview.LoadRecordings(dir)
+	if err != nil {
+		t.Fatalf("a torn tail must not fail the load: %v", err)
+	}
+	if len(torn) != 1 || torn[0].File != files[0] {
+		t.Fatalf("torn %v, want one warning for %s", torn, files[0])
+	}
+	// m3's run fit in one block, so all of m3 is lost, and with it the root
+	// of the one write m3 served; the six writes m1 and m2 served remain.
+	if len(tr.Writes) != 6 || strings.Join(tr.Members, ",") != "m1,m2" {
+		t.Fatalf("%d writes, members %v", len(tr.Writes), tr.Members)
+	}
+}
