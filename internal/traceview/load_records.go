@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,21 +92,26 @@ type loadedRec struct {
 // ReadRecordings adds the spans of recorder files. Links and peer names need
 // every file: a batched record links the entries of its index range, whose
 // contexts the apply records of any member give, and a message names its
-// peer by the member name in the peer's own file header.
+// peer by the member name in the peer's own file header. So the files are
+// read twice: first for headers, entry contexts and the record count (the
+// spans are then allocated once), then to convert.
 func (b *Builder) ReadRecordings(files ...string) ([]*record.TornTail, error) {
 	var torn []*record.TornTail
-	var recs []loadedRec
 	memberName := map[uint64]string{}
+	entryCtx := map[uint64]Link{} // raft index -> the entry's context, from apply records
+	applyID := names.MustID(names.Apply)
+	total := 0
 	for _, f := range files {
-		b.files = append(b.files, f)
-		n := 0
 		tt, err := record.ReadFile(f, func(h *record.Header, blk *record.Block) error {
 			memberName[h.MemberID] = h.Member
-			member := b.in.s(h.Member)
-			for _, r := range blk.Records {
-				n++
-				recs = append(recs, loadedRec{rec: r, start: blk.WallTime(r.Start), end: blk.WallTime(r.End),
-					member: member, memberID: h.MemberID, pos: Pos{File: f, Line: n}})
+			total += len(blk.Records)
+			for i := range blk.Records {
+				r := &blk.Records[i]
+				if r.Boundary == applyID && r.TraceID != ([16]byte{}) {
+					if _, ok := entryCtx[r.Index]; !ok {
+						entryCtx[r.Index] = Link{TraceID: r.TraceID, SpanID: r.Parent}
+					}
+				}
 			}
 			return nil
 		})
@@ -116,24 +122,30 @@ func (b *Builder) ReadRecordings(files ...string) ([]*record.TornTail, error) {
 			torn = append(torn, tt)
 		}
 	}
-	entryCtx := map[uint64]Link{} // raft index -> the entry's context, from apply records
-	applyID := names.MustID(names.Apply)
-	for i := range recs {
-		r := &recs[i].rec
-		if r.Boundary == applyID && r.TraceID != ([16]byte{}) {
-			if _, ok := entryCtx[r.Index]; !ok {
-				entryCtx[r.Index] = Link{TraceID: r.TraceID, SpanID: r.Parent}
+	b.spans = slices.Grow(b.spans, total)
+	c := &recConverter{in: b.in, names: memberName, entries: entryCtx, hexIDs: map[uint64]string{}}
+	for _, f := range files {
+		b.files = append(b.files, f)
+		n := 0
+		_, err := record.ReadFile(f, func(h *record.Header, blk *record.Block) error {
+			lr := loadedRec{member: b.in.s(h.Member), memberID: h.MemberID}
+			for i := range blk.Records {
+				n++
+				lr.rec = blk.Records[i]
+				lr.start, lr.end = blk.WallTime(lr.rec.Start), blk.WallTime(lr.rec.End)
+				lr.pos = Pos{File: f, Line: n}
+				s, ok := c.span(&lr)
+				if !ok {
+					b.unknown[lr.rec.BoundaryName()]++
+					continue
+				}
+				b.spans = append(b.spans, s)
 			}
+			return nil
+		})
+		if err != nil {
+			return torn, err
 		}
-	}
-	c := &recConverter{in: b.in, names: memberName, entries: entryCtx}
-	for i := range recs {
-		s, ok := c.span(&recs[i])
-		if !ok {
-			b.unknown[recs[i].rec.BoundaryName()]++
-			continue
-		}
-		b.spans = append(b.spans, s)
 	}
 	return torn, nil
 }
@@ -142,7 +154,17 @@ type recConverter struct {
 	in      *interner
 	names   map[uint64]string
 	entries map[uint64]Link
+	hexIDs  map[uint64]string // member ids as raft.from_id / raft.to_id spell them
 	attrs   []Attr
+}
+
+func (c *recConverter) hexID(id uint64) string {
+	h, ok := c.hexIDs[id]
+	if !ok {
+		h = fmt.Sprintf("%016x", id)
+		c.hexIDs[id] = h
+	}
+	return h
 }
 
 func (c *recConverter) name(id uint64) string {
@@ -240,8 +262,7 @@ func (c *recConverter) span(lr *loadedRec) (Span, bool) {
 		}
 		c.str("raft.from", from)
 		c.str("raft.to", to)
-		c.str("raft.from_id", fmt.Sprintf("%016x", fromID))
-		c.str("raft.to_id", fmt.Sprintf("%016x", toID))
+		c.attrs = append(c.attrs, Attr{"raft.from_id", c.hexID(fromID)}, Attr{"raft.to_id", c.hexID(toID)})
 		c.num("raft.index", r.Index)
 		c.num("raft.log_term", r.LogTerm)
 		c.num("raft.commit", r.Commit)
@@ -307,7 +328,7 @@ func (c *recConverter) span(lr *loadedRec) (Span, bool) {
 		case names.SnapshotSend:
 			s.Kind = kindProducer
 			c.str("raft.to", c.name(r.Peer))
-			c.str("raft.to_id", fmt.Sprintf("%016x", r.Peer))
+			c.attrs = append(c.attrs, Attr{"raft.to_id", c.hexID(r.Peer)})
 			c.num("bytes", uint64(r.Bytes))
 		default:
 			c.num("bytes", uint64(r.Bytes))
