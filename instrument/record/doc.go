@@ -100,7 +100,8 @@
 //	92-95 bytes
 //
 // Which fields a boundary uses, and the span attribute each one becomes, is
-// the table in convert.go of internal/traceview (ToSpans). For raft.commit on
+// internal/traceview's recConverter.span (load_records.go), the one place
+// that turns records into the spans of docs/spans.md. For raft.commit on
 // the leader, raft.quorum is stored as up to three member ids in index, log
 // term and peer (the last non-zero one is raft.quorum_last); a longer quorum
 // is cut to its first three and FlagQuorumCut says so.
