@@ -276,3 +276,22 @@ func Files(dir string) ([]string, error) {
 
 // BoundaryName is the span name of a record's boundary.
 func (r *Rec) BoundaryName() string { return names.ID(r.Boundary).Name() }
+
+// ReadHeader reads and checks only the file header of the recording at path
+// (a member's name and id are known even from a file with no block yet).
+func ReadHeader(path string) (Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Header{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Header{}, err
+	}
+	r, err := NewReader(path, f, st.Size())
+	if err != nil {
+		return Header{}, err
+	}
+	return r.Header(), nil
+}

@@ -102,8 +102,12 @@ func (b *Builder) ReadRecordings(files ...string) ([]*record.TornTail, error) {
 	applyID := names.MustID(names.Apply)
 	total := 0
 	for _, f := range files {
-		tt, err := record.ReadFile(f, func(h *record.Header, blk *record.Block) error {
-			memberName[h.MemberID] = h.Member
+		h, err := record.ReadHeader(f)
+		if err != nil {
+			return torn, err
+		}
+		memberName[h.MemberID] = h.Member
+		tt, err := record.ReadFile(f, func(_ *record.Header, blk *record.Block) error {
 			total += len(blk.Records)
 			for i := range blk.Records {
 				r := &blk.Records[i]
