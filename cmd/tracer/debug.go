@@ -42,7 +42,7 @@ func runDebug(args []string, e env) error {
 	}
 	fs := newFlags("debug", "debug --attach NAME=ADDR[,NAME=ADDR] --boundary NAME [--member M] [--index N] [--term N] [--once] [--json]", debugHelp, e)
 	attach := fs.String("attach", "", "comma-separated NAME=HOST:PORT of members' headless delve servers")
-	boundary := fs.String("boundary", "", "boundary name to stop at (instrument/names.go), e.g. wal.fsync, wal.save, raft.commit, apply")
+	boundary := fs.String("boundary", "", "boundary name to stop at (an anchor of instrument/names), e.g. wal.fsync, wal.save, raft.commit, apply")
 	member := fs.String("member", "", "only stop when the anchor's member argument is this name")
 	index := fs.Uint64("index", 0, "only stop for this raft index (0: any)")
 	term := fs.Uint64("term", 0, "only stop for this raft term (0: any)")
@@ -57,6 +57,9 @@ func runDebug(args []string, e env) error {
 	if len(pos) != 0 || *attach == "" {
 		fs.Usage()
 		return errUsage
+	}
+	if err := checkAnchor(*boundary); err != nil {
+		return err
 	}
 	cond := debugger.Condition(*boundary, *member, *term, *index)
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)

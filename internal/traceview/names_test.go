@@ -192,3 +192,52 @@ func TestSpansDocNamesOnlyRealFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestAnchorKindMatchesCode: the names the table marks as debugger anchors
+// are exactly the names the code passes to instrument.Anchor (so `tracer
+// debug --boundary` accepts every anchor and only anchors).
+func TestAnchorKindMatchesCode(t *testing.T) {
+	root := filepath.Join("..", "..")
+	inst := fileConsts(t, filepath.Join(root, "instrument", "names.go"))
+	vocab := fileConsts(t, filepath.Join(root, "instrument", "names", "names.go"))
+	value := func(ident string) string {
+		sel, ok := inst[ident].(*ast.SelectorExpr)
+		if !ok {
+			return ""
+		}
+		lit, ok := vocab[sel.Sel.Name].(*ast.BasicLit)
+		if !ok {
+			return ""
+		}
+		s, _ := strconv.Unquote(lit.Value)
+		return s
+	}
+	call := regexp.MustCompile(`instrument\.Anchor\(instrument\.(\w+)`)
+	inCode := map[string]bool{}
+	err := filepath.WalkDir(filepath.Join(root, "internal"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(p)
+		for _, m := range call.FindAllSubmatch(src, -1) {
+			v := value(string(m[1]))
+			if v == "" {
+				t.Errorf("%s: instrument.Anchor(instrument.%s): not a table name", p, m[1])
+			}
+			inCode[v] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names.Of(names.Anchor) {
+		if !inCode[n] {
+			t.Errorf("the table marks %q as an anchor, but no boundary calls instrument.Anchor with it", n)
+		}
+		delete(inCode, n)
+	}
+	for n := range inCode {
+		t.Errorf("the code anchors %q, but the table does not mark it as an anchor", n)
+	}
+}
