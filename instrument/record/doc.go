@@ -148,6 +148,8 @@
 // every later record.
 //
 // kill -9 loses what was still in the buffer (at most FlushInterval of
-// records, and never a record of a block already written) and at most the
-// last block.
+// records, or a quarter of the buffer, whichever comes first) and the part
+// of the last drain's write(2) that had not reached the file: one block, or
+// the last few when a drain held more than MaxBlockRecords. Nothing that an
+// earlier write put in the file is lost.
 package record
