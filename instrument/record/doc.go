@@ -147,8 +147,9 @@
 // the block's offset, as internal/wal does: guessing past it could misplace
 // every later record.
 //
-// kill -9 loses what was still in the buffer (at most FlushInterval of
-// records, or a quarter of the buffer, whichever comes first) and the part
+// kill -9 loses what was still in the buffer (normally what arrived in the
+// last FlushInterval or quarter of the buffer; never more than the buffer
+// holds) and the part
 // of the last drain's write(2) that had not reached the file: one block, or
 // the last few when a drain held more than MaxBlockRecords. Nothing that an
 // earlier write put in the file is lost.
