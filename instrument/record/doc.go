@@ -149,8 +149,7 @@
 //
 // kill -9 loses what was still in the buffer (normally what arrived in the
 // last FlushInterval or quarter of the buffer; never more than the buffer
-// holds) and the part
-// of the last drain's write(2) that had not reached the file: one block, or
-// the last few when a drain held more than MaxBlockRecords. Nothing that an
-// earlier write put in the file is lost.
+// holds) and the part of the last drain's write(2) that had not reached the
+// file: one block, or the last few when a drain held more than
+// MaxBlockRecords. Nothing that an earlier write put in the file is lost.
 package record
