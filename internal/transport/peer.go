@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/status"
+
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // Reconnect backoff bounds. The delay doubles per failed attempt; each wait is
@@ -68,6 +70,7 @@ type peer struct {
 
 	sent, bytes, dropped, oversize, faultDropped atomic.Uint64
 	connects, dialFailures, received             atomic.Uint64
+	prom                                         metrics.Peer // this peer's Prometheus children (probe.go)
 }
 
 func newPeer(t *Transport, id uint64, urls []string) *peer {
@@ -82,6 +85,7 @@ func newPeer(t *Transport, id uint64, urls []string) *peer {
 		cancel: cancel,
 		done:   make(chan struct{}),
 		urls:   append([]string(nil), urls...),
+		prom:   metrics.ForPeer(id),
 	}
 }
 
@@ -276,9 +280,11 @@ func (p *peer) connectAndPump(up *bool) error {
 			}
 		}
 	}()
+	probed := p.probe(sctx, cc) // probe.go
 	err = p.pump(cs, broken)
 	scancel()
 	<-broken
+	<-probed
 	if err == nil || (!errors.Is(err, errRedial) && recvErr != nil) {
 		// The receiver's status explains more than the io.EOF SendMsg returns.
 		err = recvErr
@@ -446,5 +452,6 @@ func (p *peer) sendFrame(cs grpc.ClientStream, frame []byte, count int) error {
 	}
 	p.sent.Add(uint64(count))
 	p.bytes.Add(uint64(len(frame)))
+	p.prom.SentBytes.Add(float64(len(frame)))
 	return nil
 }

@@ -43,6 +43,7 @@ func (t *Transport) Register(s *grpc.Server) {
 	s.RegisterService(&serviceDesc, t)
 	s.RegisterService(&snapshotServiceDesc, t) // snapshot.go
 	s.RegisterService(&clusterServiceDesc, t)  // cluster_info.go
+	registerProbe(s)                           // probe.go
 }
 
 // ServerOptions returns the options the peer gRPC server needs: a receive
@@ -172,6 +173,7 @@ func (t *Transport) receive(ss grpc.ServerStream, p *peer, gen uint64) error {
 			}
 			return err
 		}
+		p.prom.ReceivedBytes.Add(float64(b.size))
 		p.recvMu.Lock()
 		for _, env := range b.envs {
 			if to := env.Msg.GetTo(); to != t.cfg.ID {

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // maxKeptBuf bounds the encode buffer kept between Saves, so one huge batch
@@ -111,7 +114,9 @@ func (w *WAL) syncFile(f *os.File, n int) error {
 	if h := w.hooks.BeforeSync; h != nil {
 		h(n)
 	}
+	start := time.Now()
 	err := fdatasync(f)
+	metrics.WALFsyncSeconds.Observe(time.Since(start).Seconds())
 	if h := w.hooks.AfterSync; h != nil {
 		h(n)
 	}
