@@ -157,6 +157,9 @@ func TestMetricsEtcdNames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := cli.Delete(ctx, "m/00"); err != nil {
+		t.Fatal(err)
+	}
 
 	var scrapes []families
 	poll(t, 30*time.Second, func() string {
@@ -172,6 +175,10 @@ func TestMetricsEtcdNames(t *testing.T) {
 			}
 			if v, _ := f.value("etcd_server_proposals_applied_total"); v < before[i]+puts {
 				return fmt.Sprintf("%s: proposals_applied_total %v, want >= %v + %d puts", m.Name, v, before[i], puts)
+			}
+			// Every member applies every write (keys: puts less the delete).
+			if v, _ := f.value("etcd_debugging_mvcc_keys_total"); v != puts-1 {
+				return fmt.Sprintf("%s: etcd_debugging_mvcc_keys_total %v, want %d", m.Name, v, puts-1)
 			}
 			if v, _ := f.value("etcd_disk_backend_commit_duration_seconds"); v == 0 {
 				return fmt.Sprintf("%s: no backend commit observed yet", m.Name)
@@ -211,6 +218,36 @@ func TestMetricsEtcdNames(t *testing.T) {
 			t.Errorf("%s: etcd_server_proposals_pending %v with no write in flight", m.Name, v)
 		}
 		f.must(t, "etcd_server_proposals_failed_total")
+		if v := f.must(t, "etcd_mvcc_put_total"); v < puts {
+			t.Errorf("%s: etcd_mvcc_put_total %v, want >= %d", m.Name, v, puts)
+		}
+		if v := f.must(t, "etcd_mvcc_delete_total"); v < 1 {
+			t.Errorf("%s: etcd_mvcc_delete_total %v, want >= 1", m.Name, v)
+		}
+		f.must(t, "etcd_mvcc_range_total")
+		f.must(t, "etcd_mvcc_txn_total")
+		if v := f.must(t, "etcd_cluster_version", "cluster_version", "3.7"); v != 1 {
+			t.Errorf("%s: etcd_cluster_version %v", m.Name, v)
+		}
+		if v := f.must(t, "etcd_server_is_learner"); v != 0 {
+			t.Errorf("%s: etcd_server_is_learner %v", m.Name, v)
+		}
+		if v := f.must(t, "etcd_server_quota_backend_bytes"); v != 2<<30 {
+			t.Errorf("%s: etcd_server_quota_backend_bytes %v, want the 2 GiB default", m.Name, v)
+		}
+		if v := f.must(t, "os_fd_used"); v <= 0 || v > f.must(t, "os_fd_limit") {
+			t.Errorf("%s: os_fd_used %v of os_fd_limit %v", m.Name, v, f.must(t, "os_fd_limit"))
+		}
+		for _, o := range c.Members {
+			if o == m {
+				continue
+			}
+			for _, name := range []string{"etcd_network_active_peers", "etcd_network_known_peers"} {
+				if v := f.must(t, name, "Local", ids[m.ClientURL], "Remote", ids[o.ClientURL]); v != 1 {
+					t.Errorf("%s: %s{Remote=%s} %v, want 1", m.Name, name, o.Name, v)
+				}
+			}
+		}
 		if v := f.must(t, "etcd_server_leader_changes_seen_total"); v < 1 {
 			t.Errorf("%s: etcd_server_leader_changes_seen_total %v, want >= 1 (the first election)", m.Name, v)
 		}

@@ -77,10 +77,7 @@ var registerProcessMetrics sync.Once
 // (returned for serveClients), and the --listen-metrics-urls servers. stop
 // closes those servers and turns the gRPC health status to NOT_SERVING.
 func startWeb(lg *slog.Logger, mf *metricsFlags, srv *server.Server, n *node.Node, g *grpc.Server, lns *httpListeners) (web *clientWeb, stop func()) {
-	registerProcessMetrics.Do(func() {
-		metrics.RegisterVersion(server.Version)
-		metrics.MustRegister(metrics.Health...)
-	})
+	registerProcessMetrics.Do(func() { metrics.RegisterProcess(server.Version, majorMinor(server.Version)) })
 	hs := registerGRPCHealth(lg, g, n) // grpc_health.go
 	mf.initGRPCMetrics(g)
 

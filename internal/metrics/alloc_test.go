@@ -9,7 +9,7 @@ import (
 // (doc.go, 3): what the write path calls per request, per fsync, per frame
 // or per commit allocates nothing.
 func TestHotPathObservationsDoNotAllocate(t *testing.T) {
-	p := ForPeer(0x8e9e05c52164694d)
+	p := ForPeer(1, 0x8e9e05c52164694d)
 	d := 3 * time.Millisecond
 	for name, f := range map[string]func(){
 		"wal fsync":      func() { WALFsyncSeconds.Observe(d.Seconds()) },
@@ -34,7 +34,7 @@ func TestHotPathObservationsDoNotAllocate(t *testing.T) {
 // TestForPeerLabelsAreEtcdIDs: the To/From label is the member id in hex,
 // as etcd's types.ID prints it, so a dashboard's per-peer panels match.
 func TestForPeerLabelsAreEtcdIDs(t *testing.T) {
-	p := ForPeer(0x8e9e05c52164694d)
+	p := ForPeer(1, 0x8e9e05c52164694d)
 	p.SentBytes.Add(3)
 	c, err := peerSentBytes.GetMetricWithLabelValues("8e9e05c52164694d")
 	if err != nil {

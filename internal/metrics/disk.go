@@ -37,7 +37,8 @@ var (
 )
 
 // Store is every collector internal/store observes.
-var Store = []prometheus.Collector{BackendCommitSeconds, DBTotalSize, DBTotalSizeInUse}
+var Store = []prometheus.Collector{BackendCommitSeconds, DBTotalSize, DBTotalSizeInUse,
+	MVCCRanges, mvccPuts, mvccDeletes, mvccTxns, MVCCKeys}
 
 // SetDBSize records the bbolt file's size and the bytes in use.
 func SetDBSize(size, inUse int64) {

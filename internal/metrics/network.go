@@ -24,10 +24,23 @@ var (
 		// 0.1ms to 3.2768s by powers of two, etcd's buckets.
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	}, []string{"To"})
+	activePeers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "etcd", Subsystem: "network", Name: "active_peers",
+		Help: "The current number of active peer connections.",
+	}, []string{"Local", "Remote"})
+	disconnectedPeers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "etcd", Subsystem: "network", Name: "disconnected_peers_total",
+		Help: "The total number of disconnected peers.",
+	}, []string{"Local", "Remote"})
+	// knownPeers: etcd server/etcdserver/api/membership/metrics.go.
+	knownPeers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "etcd", Subsystem: "network", Name: "known_peers",
+		Help: "The current number of known peers.",
+	}, []string{"Local", "Remote"})
 )
 
 // Transport is every collector internal/transport observes.
-var Transport = []prometheus.Collector{peerSentBytes, peerReceivedBytes, peerRTT}
+var Transport = []prometheus.Collector{peerSentBytes, peerReceivedBytes, peerRTT, activePeers, disconnectedPeers, knownPeers}
 
 // Peer holds one remote member's resolved children, so observing is an
 // Add or Observe with no label lookup.
@@ -35,14 +48,21 @@ type Peer struct {
 	SentBytes     prometheus.Counter  // bytes of frames written to the member
 	ReceivedBytes prometheus.Counter  // bytes of frames read from the member
 	RoundTrip     prometheus.Observer // seconds per probe round trip
+	Active        prometheus.Gauge    // 1 while the stream to the member is up
+	Disconnected  prometheus.Counter  // streams to the member that went down
+	Known         prometheus.Gauge    // 1 while the member is a peer
 }
 
-// ForPeer resolves the children for member id. Call it once per peer.
-func ForPeer(id uint64) Peer {
-	hex := fmt.Sprintf("%x", id)
+// ForPeer resolves the children for member id as seen by member local.
+// Call it once per peer.
+func ForPeer(local, id uint64) Peer {
+	l, hex := fmt.Sprintf("%x", local), fmt.Sprintf("%x", id)
 	return Peer{
 		SentBytes:     peerSentBytes.WithLabelValues(hex),
 		ReceivedBytes: peerReceivedBytes.WithLabelValues(hex),
 		RoundTrip:     peerRTT.WithLabelValues(hex),
+		Active:        activePeers.WithLabelValues(l, hex),
+		Disconnected:  disconnectedPeers.WithLabelValues(l, hex),
+		Known:         knownPeers.WithLabelValues(l, hex),
 	}
 }

@@ -44,11 +44,20 @@ var (
 		Namespace: "etcd", Subsystem: "server", Name: "id",
 		Help: "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",
 	}, []string{"server_id"})
+	// isLearner: etcd server/etcdserver/api/membership/metrics.go.
+	isLearner = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "etcd", Subsystem: "server", Name: "is_learner",
+		Help: "Whether or not this member is a learner. 1 if is, 0 otherwise.",
+	})
 )
 
 // Node is every collector internal/node observes, for its registering init.
 var Node = []prometheus.Collector{HasLeader, IsLeader, LeaderChanges, ProposalsCommitted,
-	ProposalsApplied, ProposalsPending, ProposalsFailed, serverID}
+	ProposalsApplied, ProposalsPending, ProposalsFailed, serverID, isLearner}
+
+// SetLearner records whether this member is a raft learner, after every
+// membership change.
+func SetLearner(learner bool) { isLearner.Set(b2f(learner)) }
 
 // SetLeader records a SoftState change (etcd server/etcdserver/raft.go,
 // raftNode.start): changed is true when a new, known leader replaced
@@ -71,8 +80,13 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// Versions (etcd server/etcdserver/metrics.go). Observed by cmd/kvd.
+// Versions (etcd server/etcdserver/metrics.go; the cluster version,
+// server/etcdserver/api/membership/metrics.go). Observed by cmd/kvd.
 var (
+	clusterVersion = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "etcd", Subsystem: "cluster", Name: "version",
+		Help: "Which version is running. 1 for 'cluster_version' label with current cluster version",
+	}, []string{"cluster_version"})
 	serverVersion = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "etcd", Subsystem: "server", Name: "version",
 		Help: "Which version is running. 1 for 'server_version' label with current version.",
@@ -83,10 +97,20 @@ var (
 	}, []string{"server_go_version"})
 )
 
-// RegisterVersion registers and sets etcd_server_version and
-// etcd_server_go_version. Call it once per process.
-func RegisterVersion(version string) {
-	prometheus.MustRegister(serverVersion, goVersion)
+// RegisterVersion registers and sets etcd_server_version,
+// etcd_server_go_version and etcd_cluster_version (cluster is the
+// major.minor every member runs, as etcd's label shows it: "3.7"). Call
+// it once per process.
+func RegisterVersion(version, cluster string) {
+	prometheus.MustRegister(serverVersion, goVersion, clusterVersion)
 	serverVersion.WithLabelValues(version).Set(1)
 	goVersion.WithLabelValues(runtime.Version()).Set(1)
+	clusterVersion.WithLabelValues(cluster).Set(1)
 }
+
+// QuotaBackendBytes is the backend quota (etcd server/storage/metrics.go),
+// set by internal/server when the quota is configured.
+var QuotaBackendBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+	Namespace: "etcd", Subsystem: "server", Name: "quota_backend_bytes",
+	Help: "Current backend storage quota size in bytes.",
+})

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvtrace/kvtrace/instrument"
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // ConfChangeSpan is the span of applying one conf change (docs/spans.md).
@@ -40,6 +41,7 @@ func (n *Node) Removed() <-chan struct{} { return n.removedc }
 
 // syncPeers makes the transport's peers match the member list.
 func (n *Node) syncPeers() {
+	metrics.SetLearner(n.IsLearner())
 	if n.tr == nil {
 		return
 	}

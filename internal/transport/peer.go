@@ -85,7 +85,7 @@ func newPeer(t *Transport, id uint64, urls []string) *peer {
 		cancel: cancel,
 		done:   make(chan struct{}),
 		urls:   append([]string(nil), urls...),
-		prom:   metrics.ForPeer(id),
+		prom:   metrics.ForPeer(t.cfg.ID, id),
 	}
 }
 
@@ -137,8 +137,13 @@ func (p *peer) activeSince() time.Time {
 
 func (p *peer) setSince(ts time.Time) {
 	p.mu.Lock()
+	was := p.since
 	p.since = ts
 	p.mu.Unlock()
+	p.prom.Active.Set(b2f(!ts.IsZero())) // etcd_network_active_peers (probe.go)
+	if !was.IsZero() && ts.IsZero() {
+		p.prom.Disconnected.Inc()
+	}
 }
 
 func (p *peer) pickURL() (string, error) {

@@ -56,3 +56,10 @@ func (p *peer) probe(ctx context.Context, cc *grpc.ClientConn) (done <-chan stru
 	}()
 	return d
 }
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
