@@ -102,8 +102,22 @@ func TestHealthEndpoints(t *testing.T) {
 		!strings.HasSuffix(body, "[+]non_learner ok\n") { // http.Error adds a newline, in etcd too
 		t.Errorf("/readyz on the lone member: %d %q", code, body)
 	}
-	if v := scrape(t, metricsURLs[0]+"/metrics").must(t, "etcd_server_has_leader"); v != 0 {
+	f := scrape(t, metricsURLs[0]+"/metrics")
+	if v := f.must(t, "etcd_server_has_leader"); v != 0 {
 		t.Errorf("etcd_server_has_leader %v on the lone member, want 0", v)
+	}
+	for _, m := range f["etcd_network_active_peers"].GetMetric() {
+		if v := m.GetGauge().GetValue(); v != 0 {
+			t.Errorf("etcd_network_active_peers%v %v with both peers stopped, want 0", m.GetLabel(), v)
+		}
+	}
+	for _, m := range f["etcd_network_disconnected_peers_total"].GetMetric() {
+		if v := m.GetCounter().GetValue(); v < 1 {
+			t.Errorf("etcd_network_disconnected_peers_total%v %v with both peers stopped, want >= 1", m.GetLabel(), v)
+		}
+	}
+	if n := len(f["etcd_network_disconnected_peers_total"].GetMetric()); n != 2 {
+		t.Errorf("etcd_network_disconnected_peers_total has %d series, want one per stopped peer", n)
 	}
 }
 

@@ -196,11 +196,18 @@ func TestMetricsEtcdNames(t *testing.T) {
 	})
 
 	leaders, handledPuts := 0, 0.0
+	var clientBytes [2]float64 // received, sent
 	for i, m := range c.Members {
 		f := scrapes[i]
 		leaders += int(f.must(t, "etcd_server_is_leader"))
 		if v := f.must(t, "etcd_disk_wal_fsync_duration_seconds"); v == 0 {
 			t.Errorf("%s: etcd_disk_wal_fsync_duration_seconds count is 0", m.Name)
+		}
+		if v := f.must(t, "etcd_disk_wal_write_duration_seconds"); v == 0 {
+			t.Errorf("%s: etcd_disk_wal_write_duration_seconds count is 0", m.Name)
+		}
+		if v := f.must(t, "etcd_disk_wal_write_bytes_total"); v == 0 {
+			t.Errorf("%s: etcd_disk_wal_write_bytes_total is 0", m.Name)
 		}
 		if v := f.must(t, "etcd_mvcc_db_total_size_in_bytes"); v <= 0 {
 			t.Errorf("%s: etcd_mvcc_db_total_size_in_bytes %v", m.Name, v)
@@ -247,6 +254,8 @@ func TestMetricsEtcdNames(t *testing.T) {
 					t.Errorf("%s: %s{Remote=%s} %v, want 1", m.Name, name, o.Name, v)
 				}
 			}
+			f.must(t, "etcd_network_peer_sent_failures_total", "To", ids[o.ClientURL])
+			f.must(t, "etcd_network_peer_received_failures_total", "From", ids[o.ClientURL])
 		}
 		if v := f.must(t, "etcd_server_leader_changes_seen_total"); v < 1 {
 			t.Errorf("%s: etcd_server_leader_changes_seen_total %v, want >= 1 (the first election)", m.Name, v)
@@ -264,6 +273,8 @@ func TestMetricsEtcdNames(t *testing.T) {
 				t.Errorf("%s: peer_received_bytes_total{From=%s} %v", m.Name, o.Name, v)
 			}
 		}
+		clientBytes[0] += f.must(t, "etcd_network_client_grpc_received_bytes_total")
+		clientBytes[1] += f.must(t, "etcd_network_client_grpc_sent_bytes_total")
 		handledPuts += f.must(t, "grpc_server_handled_total",
 			"grpc_service", "etcdserverpb.KV", "grpc_method", "Put", "grpc_code", "OK", "grpc_type", "unary")
 		if _, ok := f.value("grpc_server_started_total", "grpc_method", "Put"); !ok {
@@ -279,6 +290,10 @@ func TestMetricsEtcdNames(t *testing.T) {
 	}
 	if leaders != 1 {
 		t.Errorf("%d members report etcd_server_is_leader 1, want exactly 1", leaders)
+	}
+	// Each put request carries its key and value, each reply a header.
+	if clientBytes[0] < float64(puts*len("m/00v")) || clientBytes[1] < puts {
+		t.Errorf("etcd_network_client_grpc_{received,sent}_bytes_total sum to %v over the members after %d puts", clientBytes, puts)
 	}
 	if handledPuts < puts {
 		t.Errorf("grpc_server_handled_total{grpc_method=Put,grpc_code=OK} sums to %v over the members, want >= %d", handledPuts, puts)
@@ -323,6 +338,23 @@ func TestClientHTTPSurface(t *testing.T) {
 	}
 	if body, code := httpCall(t, http.MethodGet, httpURL+"/health", ""); code != 200 || body != `{"health":"true","reason":""}` {
 		t.Errorf("/health on the HTTP-only URL: %d %q", code, body)
+	}
+	// etcd's default --cors "*": every answer allows any origin, and a
+	// preflight is answered 200.
+	resp, err := http.Get(httpURL + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("/version: Access-Control-Allow-Origin %q, want *", got)
+	}
+	if _, code := httpCall(t, http.MethodOptions, httpURL+"/v3/kv/put", ""); code != 200 {
+		t.Errorf("OPTIONS /v3/kv/put: %d, want 200", code)
+	}
+	// /v3beta/ is served as /v3/, as etcd does.
+	if body, code := httpCall(t, http.MethodPost, httpURL+"/v3beta/kv/range", `{"key":"aGs="}`); code != 200 || !strings.Contains(body, `"value":"aHY="`) {
+		t.Errorf("gateway range at /v3beta/: %d %q", code, body)
 	}
 	if body, code := httpCall(t, http.MethodPost, httpURL+"/v3/kv/range", `{"key":"aGs="}`); code != 200 || !strings.Contains(body, `"value":"aHY="`) {
 		t.Errorf("gateway range on the HTTP-only URL: %d %q", code, body)

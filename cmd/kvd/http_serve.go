@@ -90,7 +90,7 @@ func startWeb(lg *slog.Logger, mf *metricsFlags, srv *server.Server, n *node.Nod
 			handlePprof(mux)
 		}
 		mux.Handle("/", gw)
-		return mux
+		return accessControl(allowAllOrigins, mux) // http_access.go
 	}}
 	if mf.enablePprof {
 		lg.Info("pprof is enabled", "path", "/debug/pprof/")

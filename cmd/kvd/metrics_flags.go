@@ -59,13 +59,15 @@ func urlListFlag(name string, dst *[]*url.URL) func(string) error {
 
 // grpcOptions installs the gRPC server metrics (grpc_server_started_total,
 // grpc_server_handled_total, and with --metrics extensive
-// grpc_server_handling_seconds) on the client gRPC server, as etcd's
-// v3rpc.Server does.
+// grpc_server_handling_seconds) and the byte-counting codec
+// (etcd_network_client_grpc_{sent,received}_bytes_total) on the client
+// gRPC server, as etcd's v3rpc.Server does.
 func (mf *metricsFlags) grpcOptions() []grpc.ServerOption {
 	gm := metrics.GRPCServer(mf.mode)
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(gm.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(gm.StreamServerInterceptor()),
+		grpc.ForceServerCodecV2(metrics.ClientCodec()),
 	}
 }
 

@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // diskBuckets: 1ms to 8.192s by powers of two, etcd's buckets for both disk
 // histograms.
@@ -13,6 +17,30 @@ var WALFsyncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 	Help:    "The latency distributions of fsync called by WAL.",
 	Buckets: diskBuckets,
 })
+
+// WAL writes (etcd server/storage/wal/metrics.go), observed by internal/wal
+// for every write of records to a segment. etcd's wal_write_bytes_total is a
+// gauge that only grows; so is this one.
+var (
+	WALWriteSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "etcd", Subsystem: "disk", Name: "wal_write_duration_seconds",
+		Help:    "The latency distributions of write called by WAL.",
+		Buckets: diskBuckets,
+	})
+	WALWriteBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "etcd", Subsystem: "disk", Name: "wal_write_bytes_total",
+		Help: "Total number of bytes written in WAL.",
+	})
+)
+
+// WALWrite records one write of n bytes that took d.
+func WALWrite(d time.Duration, n int) {
+	WALWriteSeconds.Observe(d.Seconds())
+	WALWriteBytes.Add(float64(n))
+}
+
+// WAL is every collector internal/wal observes.
+var WAL = []prometheus.Collector{WALFsyncSeconds, WALWriteSeconds, WALWriteBytes}
 
 // BackendCommitSeconds is observed by internal/store for every bbolt commit
 // of the batch tx (etcd server/storage/backend/metrics.go).

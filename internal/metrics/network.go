@@ -32,6 +32,14 @@ var (
 		Namespace: "etcd", Subsystem: "network", Name: "disconnected_peers_total",
 		Help: "The total number of disconnected peers.",
 	}, []string{"Local", "Remote"})
+	peerSentFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "etcd", Subsystem: "network", Name: "peer_sent_failures_total",
+		Help: "The total number of send failures from peers.",
+	}, []string{"To"})
+	peerReceivedFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "etcd", Subsystem: "network", Name: "peer_received_failures_total",
+		Help: "The total number of receive failures from peers.",
+	}, []string{"From"})
 	// knownPeers: etcd server/etcdserver/api/membership/metrics.go.
 	knownPeers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "etcd", Subsystem: "network", Name: "known_peers",
@@ -40,7 +48,8 @@ var (
 )
 
 // Transport is every collector internal/transport observes.
-var Transport = []prometheus.Collector{peerSentBytes, peerReceivedBytes, peerRTT, activePeers, disconnectedPeers, knownPeers}
+var Transport = []prometheus.Collector{peerSentBytes, peerReceivedBytes, peerRTT, activePeers, disconnectedPeers,
+	knownPeers, peerSentFailures, peerReceivedFailures}
 
 // Peer holds one remote member's resolved children, so observing is an
 // Add or Observe with no label lookup.
@@ -51,6 +60,10 @@ type Peer struct {
 	Active        prometheus.Gauge    // 1 while the stream to the member is up
 	Disconnected  prometheus.Counter  // streams to the member that went down
 	Known         prometheus.Gauge    // 1 while the member is a peer
+	// SentFailures counts messages to the member that were dropped (queue
+	// full, stream write failed); ReceivedFailures, streams from it that
+	// ended in an error.
+	SentFailures, ReceivedFailures prometheus.Counter
 }
 
 // ForPeer resolves the children for member id as seen by member local.
@@ -64,5 +77,8 @@ func ForPeer(local, id uint64) Peer {
 		Active:        activePeers.WithLabelValues(l, hex),
 		Disconnected:  disconnectedPeers.WithLabelValues(l, hex),
 		Known:         knownPeers.WithLabelValues(l, hex),
+
+		SentFailures:     peerSentFailures.WithLabelValues(hex),
+		ReceivedFailures: peerReceivedFailures.WithLabelValues(hex),
 	}
 }

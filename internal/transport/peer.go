@@ -97,6 +97,7 @@ func (p *peer) enqueue(m outMsg) {
 	case p.queue <- m:
 	default:
 		p.dropped.Add(1)
+		p.prom.SentFailures.Inc()
 	}
 }
 
@@ -453,6 +454,7 @@ func (p *peer) writeBatch(cs grpc.ClientStream, envs []Envelope) error {
 func (p *peer) sendFrame(cs grpc.ClientStream, frame []byte, count int) error {
 	if err := cs.SendMsg(&rawFrame{b: frame}); err != nil {
 		p.dropped.Add(uint64(count))
+		p.prom.SentFailures.Add(float64(count))
 		return err
 	}
 	p.sent.Add(uint64(count))

@@ -167,6 +167,11 @@ func (t *Transport) receive(ss grpc.ServerStream, p *peer, gen uint64) error {
 			if err == io.EOF {
 				return nil
 			}
+			select {
+			case <-t.stopc: // our own stop is no failure
+			default:
+				p.prom.ReceivedFailures.Inc()
+			}
 			if status.Code(err) == codes.ResourceExhausted {
 				t.lg.Error("peer frame exceeds this server's receive limit; build the peer gRPC server with Transport.ServerOptions",
 					"remote-peer-id", fmt.Sprintf("%x", p.id), "error", err)

@@ -90,9 +90,11 @@ func (w *WAL) SaveSnapshot(s Snapshot) error {
 // write appends buf to the tail. A failure is sticky (see WAL.failed).
 func (w *WAL) write(buf []byte) error {
 	t := w.tail()
+	start := time.Now()
 	if _, err := t.f.WriteAt(buf, w.tailOff); err != nil {
 		return w.fail(fmt.Errorf("wal: write %s at offset %d: %w", t.path, w.tailOff, err))
 	}
+	metrics.WALWrite(time.Since(start), len(buf))
 	w.tailOff += int64(len(buf))
 	w.unsynced += len(buf)
 	return nil
