@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -368,6 +369,54 @@ func TestClientHTTPSurface(t *testing.T) {
 	if resp, err := hc.Get(c.Members[0].ClientURL + "/health"); err == nil {
 		resp.Body.Close()
 		t.Errorf("GET /health on the gRPC-only URL answered %s, want the connection closed", resp.Status)
+	}
+}
+
+// TestMetricsTLS: with TLS client certificates (--cert-file ... and
+// --client-cert-auth), an https:// --listen-metrics-urls serves /metrics and
+// /health with the client certificate flags, an http:// one beside it in
+// plain text, and the TLS client port's HTTP side serves them too (etcd's
+// TestV3MetricsSecure and TestV3MetricsInsecure).
+func TestMetricsTLS(t *testing.T) {
+	dir := keptDir(t)
+	p := newTLSPKI(t, dir)
+	ports, err := localcluster.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure, plain := fmt.Sprintf("https://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	c := startConfigured(t, localcluster.Config{Dir: dir, Size: 1,
+		ExtraArgs: append(append([]string(nil), baseArgs...), "--listen-metrics-urls", secure+","+plain),
+		TLS: &localcluster.TLS{CertFile: p.member.CertFile, KeyFile: p.member.KeyFile, CAFile: p.ca.File,
+			ClientCertAuth: true, ClientCertFile: p.client.CertFile, ClientKeyFile: p.client.KeyFile}})
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: p.caPool, Certificates: p.cert(t, p.client)}}}
+	defer hc.CloseIdleConnections()
+	get := func(url string) (string, int) {
+		t.Helper()
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b), resp.StatusCode
+	}
+	for _, base := range []string{secure, plain, c.Members[0].ClientURL} {
+		body, code := get(base + "/metrics")
+		if code != 200 || !strings.Contains(body, "\netcd_server_has_leader 1\n") {
+			t.Errorf("GET %s/metrics: %d, has_leader line missing", base, code)
+		}
+		if body, code := get(base + "/health"); code != 200 || body != `{"health":"true","reason":""}` {
+			t.Errorf("GET %s/health: %d %q", base, code, body)
+		}
+	}
+	// Without a client certificate the https:// metrics URL refuses the
+	// handshake (--client-cert-auth).
+	bare := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.caPool}}}
+	if resp, err := bare.Get(secure + "/metrics"); err == nil {
+		resp.Body.Close()
+		t.Errorf("GET %s/metrics without a client certificate answered %s, want a refused handshake", secure, resp.Status)
 	}
 }
 
