@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -119,6 +120,31 @@ func TestHealthEndpoints(t *testing.T) {
 	if n := len(f["etcd_network_disconnected_peers_total"].GetMetric()); n != 2 {
 		t.Errorf("etcd_network_disconnected_peers_total has %d series, want one per stopped peer", n)
 	}
+
+	// A write without quorum fails: etcd_server_proposals_failed_total
+	// counts it and nothing stays pending.
+	failedBefore := f.must(t, "etcd_server_proposals_failed_total")
+	cli, err := c.Client(lone.ClientURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	_, err = cli.Put(pctx, "no-quorum", "v")
+	cancel()
+	if err == nil {
+		t.Fatal("a put without quorum succeeded")
+	}
+	poll(t, 30*time.Second, func() string {
+		f := scrape(t, metricsURLs[0]+"/metrics")
+		if v := f.must(t, "etcd_server_proposals_failed_total"); v < failedBefore+1 {
+			return fmt.Sprintf("etcd_server_proposals_failed_total %v after a failed put, want >= %v", v, failedBefore+1)
+		}
+		if v := f.must(t, "etcd_server_proposals_pending"); v != 0 {
+			return fmt.Sprintf("etcd_server_proposals_pending %v after the failed put returned", v)
+		}
+		return ""
+	})
 }
 
 // TestHealthNoSpaceAlarm fills a tiny --quota-backend-bytes: with NOSPACE
