@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -362,6 +363,12 @@ func TestClientHTTPSurface(t *testing.T) {
 	}
 	if body, code := httpCall(t, http.MethodGet, httpURL+"/debug/pprof/", ""); code != 200 || !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/ with --enable-pprof: %d %q", code, body)
+	}
+	// /debug/vars: the expvars as JSON, as etcd serves them.
+	body, code := httpCall(t, http.MethodGet, httpURL+"/debug/vars", "")
+	var vars map[string]any
+	if err := json.Unmarshal([]byte(body), &vars); code != 200 || err != nil || vars["memstats"] == nil {
+		t.Errorf("/debug/vars: %d %v %.200q", code, err, body)
 	}
 
 	// The gRPC URL no longer answers HTTP/1.

@@ -53,7 +53,7 @@ type adminServer struct {
 func (a *adminServer) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/faults", a)
-	handlePprof(mux) // http_pprof.go
+	handlePprof(mux) // http_debug.go
 	return mux
 }
 

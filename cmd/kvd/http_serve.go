@@ -86,6 +86,7 @@ func startWeb(lg *slog.Logger, mf *metricsFlags, srv *server.Server, n *node.Nod
 		mux.Handle(metrics.Path, metrics.Handler())
 		handleHealth(lg, mux, srv)
 		handleVersion(mux)
+		handleDebugVars(mux) // http_debug.go
 		if mf.enablePprof {
 			handlePprof(mux)
 		}
