@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -446,4 +447,65 @@ func httpCall(t *testing.T, method, url, body string) (string, int) {
 		t.Fatalf("%s %s: reading the body: %v", method, url, err)
 	}
 	return strings.TrimSuffix(string(b), "\n"), resp.StatusCode
+}
+
+// TestLearnerMetrics: a member added with --learner reports
+// etcd_server_is_learner 1 and fails /readyz's non_learner check until it is
+// promoted; the voters report 0 throughout (etcd's TestV3LearnerMetric*).
+func TestLearnerMetrics(t *testing.T) {
+	c := startCluster(t, 3)
+	eps := c.Endpoints()
+	m4, err := c.NewMember("m4", c.Members[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := etcdctl(t, eps, "", "member", "add", "m4", "--learner", "--peer-urls="+m4.PeerURL); !strings.Contains(out, "added as learner") {
+		t.Fatalf("member add --learner printed %q", out)
+	}
+	if err := m4.Start(); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, func() string {
+		resp, err := http.Get(m4.ClientURL + "/metrics")
+		if err != nil {
+			return fmt.Sprintf("m4 not serving yet: %v", err)
+		}
+		resp.Body.Close()
+		if v, _ := scrape(t, m4.ClientURL+"/metrics").value("etcd_server_is_learner"); v != 1 {
+			return fmt.Sprintf("learner m4: etcd_server_is_learner %v, want 1", v)
+		}
+		return ""
+	})
+	for _, m := range c.Members[:3] {
+		if v := scrape(t, m.ClientURL+"/metrics").must(t, "etcd_server_is_learner"); v != 0 {
+			t.Errorf("voter %s: etcd_server_is_learner %v, want 0", m.Name, v)
+		}
+	}
+	if body, code := httpCall(t, http.MethodGet, m4.ClientURL+"/readyz/non_learner", ""); code != 503 ||
+		body != "[-]non_learner failed: not supported for learner\n" {
+		t.Errorf("/readyz/non_learner on the learner: %d %q", code, body)
+	}
+
+	var id string
+	for _, m := range memberList(t, eps).Members {
+		if m.Name == "m4" {
+			id = fmt.Sprintf("%x", m.ID)
+		}
+	}
+	poll(t, 30*time.Second, func() string {
+		out, err := exec.Command(etcdctlBin, "--endpoints="+strings.Join(eps, ","), "member", "promote", id).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "promoted") {
+			return fmt.Sprintf("member promote %s: %v %s", id, err, out)
+		}
+		return ""
+	})
+	poll(t, 30*time.Second, func() string {
+		if v := scrape(t, m4.ClientURL+"/metrics").must(t, "etcd_server_is_learner"); v != 0 {
+			return fmt.Sprintf("promoted m4: etcd_server_is_learner %v, want 0", v)
+		}
+		if body, code := httpCall(t, http.MethodGet, m4.ClientURL+"/readyz/non_learner", ""); code != 200 || body != "ok" {
+			return fmt.Sprintf("/readyz/non_learner on promoted m4: %d %q", code, body)
+		}
+		return ""
+	})
 }
