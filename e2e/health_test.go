@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/kvtrace/kvtrace/internal/localcluster"
 )
 
 const healthTrue = `{"health":"true","reason":""}`
@@ -188,5 +190,54 @@ func TestHealthNoSpaceAlarm(t *testing.T) {
 	// Without --enable-pprof there is no profiler on the client port.
 	if _, code := httpCall(t, http.MethodGet, url+"/debug/pprof/", ""); code == 200 {
 		t.Errorf("/debug/pprof/ answered 200 without --enable-pprof")
+	}
+}
+
+// TestHealthSlowApply: with applies stalled (failpoint beforeApply sleeping
+// longer than the member's request timeout) a linearizable /health times
+// out with etcd's "RANGE ERROR:etcdserver: request timed out", while
+// ?serializable=true, answered from the local store, stays true (etcd's
+// TestHTTPHealthHandler "overloaded server slow apply").
+func TestHealthSlowApply(t *testing.T) {
+	ports, err := localcluster.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	c := startCluster(t, 1, "--failpoint-addr", fp)
+	ctx := testCtx(t, time.Minute)
+	url := c.Members[0].ClientURL
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	// The member's request timeout is 5s + 2 x election timeout (500ms).
+	httpDo(t, http.MethodPut, "http://"+fp+"/beforeApply", "sleep(9000)")
+	defer httpDo(t, http.MethodPut, "http://"+fp+"/beforeApply", "off")
+	putDone := make(chan error, 1)
+	go func() {
+		_, err := cli.Put(ctx, "slow", "v")
+		putDone <- err
+	}()
+	// The put is committed (and its apply asleep) once the commit index
+	// passes the applied one.
+	poll(t, 10*time.Second, func() string {
+		f := scrape(t, url+"/metrics")
+		if c, a := f.must(t, "etcd_server_proposals_committed_total"), f.must(t, "etcd_server_proposals_applied_total"); c <= a {
+			return fmt.Sprintf("committed %v, applied %v: the put's apply has not stalled yet", c, a)
+		}
+		return ""
+	})
+	if body, code := httpCall(t, http.MethodGet, url+"/health?serializable=true", ""); code != 200 || body != healthTrue {
+		t.Errorf("/health?serializable=true with applies stalled: %d %q", code, body)
+	}
+	want := `{"health":"false","reason":"RANGE ERROR:etcdserver: request timed out"}`
+	if body, code := httpCall(t, http.MethodGet, url+"/health", ""); code != 503 || body != want {
+		t.Errorf("/health with applies stalled: %d %q, want 503 %q", code, body, want)
+	}
+	// The put waits as long as /health did: it times out the same way.
+	if err := <-putDone; err != nil && err.Error() != rpctypes.ErrTimeout.Error() {
+		t.Errorf("the stalled put: %v, want success or %v", err, rpctypes.ErrTimeout)
 	}
 }
