@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"runtime"
 	"strings"
 	"sync"
@@ -54,11 +53,7 @@ type adminServer struct {
 func (a *adminServer) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/faults", a)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	handlePprof(mux) // http_debug.go
 	return mux
 }
 

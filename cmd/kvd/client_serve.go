@@ -26,34 +26,55 @@ const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // gateway. The returned stop closes the listeners, the gateway's HTTP
 // connections and its loopback gRPC connection; stop it BEFORE the gRPC
 // server, so gateway streams do not hold up a graceful stop.
-func serveClients(lg *slog.Logger, g *grpc.Server, lns []net.Listener) (stop func()) {
+//
+// web (http_serve.go) adds etcd's HTTP endpoints (/metrics, /health, ...)
+// in front of the gateway. When it has HTTP-only listeners
+// (--listen-client-http-urls) those serve the HTTP side, dialing the first
+// listener's gRPC, and lns serve gRPC only, as etcd splits them.
+func serveClients(lg *slog.Logger, g *grpc.Server, lns []net.Listener, web *clientWeb) (stop func()) {
 	var (
 		https  []*http.Server
 		closes []func() error
 	)
+	serveHTTP := func(ln, grpcTarget net.Listener, grpcLn *chanListener, httpLn net.Listener) {
+		gwh, closeGW, err := server.Gateway(context.Background(), loopbackAddr(grpcTarget.Addr()),
+			gatewayDialOptions(grpcTarget, grpcLn)...) // TLS port: in memory (tls.go)
+		if err != nil {
+			// The gRPC API still works; the gateway is the optional half.
+			lg.Error("JSON gateway disabled on this listener", "address", ln.Addr().String(), "error", err)
+			return
+		}
+		hs := &http.Server{Handler: web.handler(gwh), ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(httpLn)
+		https = append(https, hs)
+		closes = append(closes, closeGW)
+	}
+	var firstGRPC *chanListener
 	for _, ln := range lns {
 		grpcLn := newChanListener(ln.Addr())
 		httpLn := newChanListener(ln.Addr())
 		go splitConns(lg, ln, grpcLn, httpLn)
 		go g.Serve(grpcLn)
-
-		gwh, closeGW, err := server.Gateway(context.Background(), loopbackAddr(ln.Addr()),
-			gatewayDialOptions(ln, grpcLn)...) // TLS port: in memory (tls.go)
-		if err != nil {
-			// The gRPC API still works; the gateway is the optional half.
-			lg.Error("JSON gateway disabled on this listener", "address", ln.Addr().String(), "error", err)
+		if firstGRPC == nil {
+			firstGRPC = grpcLn
+		}
+		if len(web.httpOnly) > 0 {
+			httpLn.Close() // HTTP/1 connections are closed
+			lg.Info("ready to serve client requests", "address", ln.Addr().String(), "protocols", "grpc")
 			continue
 		}
-		hs := &http.Server{Handler: gwh, ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(httpLn)
-		https = append(https, hs)
-		closes = append(closes, closeGW)
+		serveHTTP(ln, ln, grpcLn, httpLn)
 		lg.Info("ready to serve client requests", "address", ln.Addr().String(), "protocols", "grpc,http-json-gateway")
+	}
+	for _, ln := range web.httpOnly {
+		serveHTTP(ln, lns[0], firstGRPC, ln)
+		lg.Info("ready to serve client requests", "address", ln.Addr().String(), "protocols", "http-json-gateway")
 	}
 	return func() {
 		for _, ln := range lns {
 			ln.Close()
 		}
+		closeAll(web.httpOnly)
 		for _, hs := range https {
 			hs.Close()
 		}

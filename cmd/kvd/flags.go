@@ -43,6 +43,7 @@ type config struct {
 	logLevel                 slog.Level
 	watchProgressNotify      time.Duration // --watch-progress-notify-interval
 	clientTLS, peerTLS       tlsutil.Info  // --cert-file ..., --peer-cert-file ... (tls.go)
+	metrics                  *metricsFlags // --metrics, --listen-metrics-urls, ... (metrics_flags.go)
 
 	trace            bool    // --trace
 	traceFile        string  // --trace-file
@@ -92,6 +93,7 @@ func parseFlags(args []string) (*config, error) {
 		profRates   = fs.Bool("debug-profile-rates", false, "with --admin-addr: record blocking and mutex contention so /debug/pprof/block and /debug/pprof/mutex are not empty (costs some CPU; for profiling only)")
 	)
 	clientTLS, peerTLS := addTLSFlags(fs) // tls.go
+	metricsFlags := addMetricsFlags(fs)   // metrics_flags.go
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
@@ -133,6 +135,7 @@ func parseFlags(args []string) (*config, error) {
 		failpointAddr:          *fpAddr,
 		adminAddr:              *adminAddr,
 		profileRates:           *profRates,
+		metrics:                metricsFlags,
 	}
 	if c.dataDir == "" {
 		c.dataDir = c.name + ".kvd"

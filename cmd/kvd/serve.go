@@ -70,6 +70,12 @@ func serve(c *config) error {
 		closeAll(peerLns)
 		return err
 	}
+	httpLns, err := c.metrics.listen(lg, c.clientTLS) // http_serve.go: --listen-client-http-urls, --listen-metrics-urls
+	if err != nil {
+		closeAll(peerLns)
+		closeAll(clientLns)
+		return err
+	}
 	peerLns = wrapTLS(lg, peerLns, c.listenPeerURLs, tlsc.peer)         // https:// only
 	clientLns = wrapTLS(lg, clientLns, c.listenClientURLs, tlsc.client) // https:// only
 
@@ -195,6 +201,7 @@ func serve(c *config) error {
 		grpc.InitialWindowSize(1 << 20),
 		grpc.InitialConnWindowSize(16 << 20),
 	}
+	clientOpts = append(clientOpts, c.metrics.grpcOptions()...) // metrics_flags.go: grpc_server_* metrics
 	if tp.Enabled() {
 		// otelgrpc opens the RPC span, continuing a client's W3C traceparent.
 		clientOpts = append(clientOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -202,7 +209,8 @@ func serve(c *config) error {
 	}
 	clientGRPC := grpc.NewServer(clientOpts...)
 	srv.Register(clientGRPC)
-	stopClients := serveClients(lg, clientGRPC, clientLns) // gRPC + JSON gateway (client_serve.go)
+	web, stopWeb := startWeb(lg, c.metrics, srv, n, clientGRPC, httpLns) // http_serve.go: grpc health, /metrics, /health, ...
+	stopClients := serveClients(lg, clientGRPC, clientLns, web)          // gRPC + JSON gateway (client_serve.go)
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
@@ -214,6 +222,7 @@ func serve(c *config) error {
 	}
 
 	stopClients() // BEFORE the graceful stop: gateway streams would hold it up
+	stopWeb()
 	stopped := make(chan struct{})
 	go func() { clientGRPC.GracefulStop(); close(stopped) }()
 	select {

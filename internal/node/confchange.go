@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvtrace/kvtrace/instrument"
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // healthInterval is how long a peer stream must have been up to count as
@@ -37,6 +38,7 @@ func (n *Node) Removed() <-chan struct{} { return n.removedc }
 
 // syncPeers makes the transport's peers match the member list.
 func (n *Node) syncPeers() {
+	metrics.SetLearner(n.IsLearner())
 	if n.tr == nil {
 		return
 	}

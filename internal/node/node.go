@@ -19,6 +19,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/kvtrace/kvtrace/instrument"
+	"github.com/kvtrace/kvtrace/internal/metrics"
 	"github.com/kvtrace/kvtrace/internal/snap"
 	"github.com/kvtrace/kvtrace/internal/transport"
 	"github.com/kvtrace/kvtrace/internal/wal"
@@ -414,6 +415,7 @@ func (n *Node) Start() {
 	before, after := n.trace.walHooks()
 	n.w.SetHooks(wal.Hooks{BeforeSync: before, AfterSync: after})
 	n.applied.set(n.cfg.StateMachine.AppliedIndex())
+	metrics.SetServerID(n.id)
 	n.wg.Add(3)
 	go n.readyLoop()
 	go n.applyLoop()
@@ -451,13 +453,17 @@ func (n *Node) NextRequestID() uint64 {
 func (n *Node) Propose(ctx context.Context, id uint64, data []byte) (any, error) {
 	ch := n.waits.register(id)
 	p := n.rn.propose(data)
+	metrics.ProposalsPending.Inc()
+	defer metrics.ProposalsPending.Dec()
 	select {
 	case res := <-ch:
 		return res, nil
 	case err := <-p.errc:
+		metrics.ProposalsFailed.Inc()
 		n.waits.cancel(id)
 		return nil, n.ctxErr(ctx, err)
 	case <-ctx.Done():
+		metrics.ProposalsFailed.Inc()
 		p.cancelled.Store(true)
 		n.waits.cancel(id)
 		return nil, n.ctxErr(ctx, ctx.Err())

@@ -7,6 +7,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/kvtrace/kvtrace/instrument"
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // readyLoop is the heart of a member: it ticks raft and handles every Ready in
@@ -162,6 +163,7 @@ func (n *Node) noteCommit(hs *raftpb.HardState, prev uint64, isLeader bool) uint
 		return prev
 	}
 	n.committed.Store(c)
+	metrics.ProposalsCommitted.Set(float64(c))
 	instrument.Anchor(instrument.CommitAdvance, n.cfg.Name, hs.GetTerm(), c)
 	n.trace.committed(c, isLeader)
 	return c
@@ -179,7 +181,9 @@ func (n *Node) toApply(ap toApply) bool {
 
 func (n *Node) setLeader(lead uint64, isLeader bool) {
 	n.isLeader.Store(isLeader)
-	if old := n.lead.Swap(lead); old != lead {
+	old := n.lead.Swap(lead)
+	metrics.SetLeader(lead != raft.None, isLeader, lead != raft.None && old != lead)
+	if old != lead {
 		n.lg.Info("leader changed", "leader", hexID(lead), "previous", hexID(old), "term", n.rn.Status().Term)
 		n.leaderChangedMu.Lock()
 		close(n.leaderChanged)

@@ -1,6 +1,10 @@
 package node
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/kvtrace/kvtrace/internal/metrics"
+)
 
 // waitRegistry parks proposers until the apply goroutine hands them the
 // result of the entry that carried their request id.
@@ -66,6 +70,7 @@ func (a *appliedWaiters) set(index uint64) {
 		return
 	}
 	a.applied = index
+	metrics.ProposalsApplied.Set(float64(index))
 	for i, chs := range a.waiters {
 		if i <= index {
 			for _, ch := range chs {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/kvtrace/kvtrace/internal/apply"
+	"github.com/kvtrace/kvtrace/internal/metrics"
 	"github.com/kvtrace/kvtrace/internal/node"
 	"github.com/kvtrace/kvtrace/internal/store"
 )
@@ -33,6 +34,7 @@ func (s *Server) SetQuota(bytes int64) {
 	s.cl.mu.Lock()
 	s.cl.quota = bytes
 	s.cl.mu.Unlock()
+	metrics.QuotaBackendBytes.Set(float64(bytes))
 }
 
 // ---- node.SnapshotStateMachine and node.MembershipStateMachine ----

@@ -12,6 +12,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/kvtrace/kvtrace/instrument"
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // ErrClosed is returned by operations on a closed Store.
@@ -117,7 +118,7 @@ func openBackend(path string, interval time.Duration, limit int, lg *slog.Logger
 		b.tx, err = db.Begin(true)
 	}
 	if err == nil {
-		b.size.Store(b.tx.Size())
+		b.noteSizeLocked(b.tx.Size())
 		err = b.loadApplied()
 	}
 	if err != nil {
@@ -289,6 +290,7 @@ func (b *backend) commitLocked(final bool) error {
 		Start: start, Duration: time.Since(start), Ops: b.ops, Bytes: b.bytes,
 		FirstIndex: b.firstIndex, LastIndex: b.lastIndex,
 	}
+	metrics.BackendCommitSeconds.Observe(info.Duration.Seconds())
 	b.persisted = b.applied
 	b.ops, b.bytes, b.firstIndex, b.lastIndex = 0, 0, 0, 0
 	// Step 4.
@@ -298,7 +300,7 @@ func (b *backend) commitLocked(final bool) error {
 			return b.failLocked(fmt.Errorf("store: begin batch tx: %w", err))
 		}
 		b.tx = tx
-		b.size.Store(tx.Size())
+		b.noteSizeLocked(tx.Size())
 	}
 	// Step 5.
 	b.bufMu.Lock()

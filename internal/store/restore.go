@@ -150,7 +150,7 @@ func (s *Store) swapLocked(replace func(dbPath string) error, reload bool) (int6
 		b.tx, err = db.Begin(true)
 	}
 	if err == nil {
-		b.size.Store(b.tx.Size())
+		b.noteSizeLocked(b.tx.Size())
 		err = b.loadApplied()
 	}
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 var (
@@ -165,6 +167,7 @@ func (s *Store) restore() (unfinishedCompact int64, err error) {
 	// Compaction can delete the newest revisions if they were tombstones; the
 	// revision must not go backwards (etcd issue 17780).
 	s.currentRev = max(s.currentRev, s.compactRev, int64(sched))
+	metrics.MVCCKeys.Set(float64(s.kvindex.countAt(keySpan{start: []byte{}}, s.currentRev)))
 	if int64(sched) > s.compactRev {
 		return int64(sched), nil
 	}

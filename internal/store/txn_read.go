@@ -6,6 +6,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // RangeOptions select what Range returns.
@@ -60,6 +62,7 @@ func (t *readTxn) End()       {}
 func (t *readTxn) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
 	// Held for the index walk AND the value look-ups: the compactor's index
 	// pass (exclusive) cannot drop a revision between the two.
+	metrics.MVCCRanges.Inc()
 	t.s.mu.RLock()
 	defer t.s.mu.RUnlock()
 	return t.s.rangeLocked(key, end, t.rev, ro, t.s.b.readValues)

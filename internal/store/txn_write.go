@@ -6,6 +6,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // TxnWrite is the single write transaction of the apply loop. All its
@@ -32,6 +34,8 @@ type writeTxn struct {
 	beginRev    int64
 	changes     []*mvccpb.KeyValue
 	ended       bool
+	// Operations and the change in live keys, for the metrics (End).
+	ranges, puts, deletes, keysDelta int
 }
 
 // Write opens the write txn for raft entry (index, term). Only one may be
@@ -72,6 +76,7 @@ func (t *writeTxn) viewRev() int64 {
 }
 
 func (t *writeTxn) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
+	t.ranges++
 	// Reads go through the batch tx, which holds this txn's own writes.
 	return t.s.rangeLocked(key, end, t.viewRev(), ro, func(fn func(get func([]byte) ([]byte, error)) error) error {
 		return fn(func(k []byte) ([]byte, error) { return t.s.b.getKeyLocked(k), nil })
@@ -83,7 +88,10 @@ func (t *writeTxn) Put(key, value []byte, lease int64) int64 {
 	created, ver := rev, int64(1)
 	if _, c, v, ok := t.s.kvindex.get(key, rev); ok {
 		created, ver = c.main, v+1
+	} else {
+		t.keysDelta++
 	}
+	t.puts++
 	kv := &mvccpb.KeyValue{
 		Key: bytes.Clone(key), Value: bytes.Clone(value),
 		CreateRevision: created, ModRevision: rev, Version: ver, Lease: lease,
@@ -101,6 +109,7 @@ func (t *writeTxn) Put(key, value []byte, lease int64) int64 {
 func (t *writeTxn) DeleteRange(key, end []byte) (int64, int64) {
 	rev := t.beginRev + 1
 	hits, _ := t.s.kvindex.rangeAt(spanOf(key, end), rev, 0)
+	t.deletes, t.keysDelta = t.deletes+1, t.keysDelta-len(hits)
 	for _, h := range hits {
 		r := revision{main: rev, sub: int64(len(t.changes))}
 		// On disk a tombstone holds only the key, as in etcd.
@@ -144,6 +153,7 @@ func (t *writeTxn) End() {
 	}
 	rev := t.s.currentRev
 	t.s.mu.Unlock()
+	metrics.MVCCTxnEnd(t.ranges, t.puts, t.deletes, t.keysDelta)
 	t.endBatch()
 	// Watchers hear of the txn AFTER its revision is published, so a watcher
 	// replaying history up to the last notified revision never misses it

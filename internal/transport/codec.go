@@ -55,7 +55,7 @@ func (frameCodec) Unmarshal(data []byte, v any) error {
 		return nil
 	case *envelopeBatch:
 		envs, err := decodeBatch(data, f.envs[:0])
-		f.envs = envs
+		f.envs, f.size = envs, len(data)
 		return err
 	default:
 		return fmt.Errorf("transport codec: cannot unmarshal into %T", v)

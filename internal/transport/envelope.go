@@ -86,6 +86,7 @@ func decodeEnvelope(data []byte) (Envelope, error) {
 // every gRPC message cost a SendMsg, an HTTP/2 data frame and a RecvMsg.
 type envelopeBatch struct {
 	envs []Envelope
+	size int // bytes of the frame decoded last
 }
 
 // envelopeSize returns the length of env's wire form (appendEnvelope). It

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/status"
+
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // Reconnect backoff bounds. The delay doubles per failed attempt; each wait is
@@ -68,6 +70,7 @@ type peer struct {
 
 	sent, bytes, dropped, oversize, faultDropped atomic.Uint64
 	connects, dialFailures, received             atomic.Uint64
+	prom                                         metrics.Peer // this peer's Prometheus children (probe.go)
 }
 
 func newPeer(t *Transport, id uint64, urls []string) *peer {
@@ -82,6 +85,7 @@ func newPeer(t *Transport, id uint64, urls []string) *peer {
 		cancel: cancel,
 		done:   make(chan struct{}),
 		urls:   append([]string(nil), urls...),
+		prom:   metrics.ForPeer(t.cfg.ID, id),
 	}
 }
 
@@ -93,6 +97,7 @@ func (p *peer) enqueue(m outMsg) {
 	case p.queue <- m:
 	default:
 		p.dropped.Add(1)
+		p.prom.SentFailures.Inc()
 	}
 }
 
@@ -133,8 +138,13 @@ func (p *peer) activeSince() time.Time {
 
 func (p *peer) setSince(ts time.Time) {
 	p.mu.Lock()
+	was := p.since
 	p.since = ts
 	p.mu.Unlock()
+	p.prom.Active.Set(b2f(!ts.IsZero())) // etcd_network_active_peers (probe.go)
+	if !was.IsZero() && ts.IsZero() {
+		p.prom.Disconnected.Inc()
+	}
 }
 
 func (p *peer) pickURL() (string, error) {
@@ -276,9 +286,11 @@ func (p *peer) connectAndPump(up *bool) error {
 			}
 		}
 	}()
+	probed := p.probe(sctx, cc) // probe.go
 	err = p.pump(cs, broken)
 	scancel()
 	<-broken
+	<-probed
 	if err == nil || (!errors.Is(err, errRedial) && recvErr != nil) {
 		// The receiver's status explains more than the io.EOF SendMsg returns.
 		err = recvErr
@@ -442,9 +454,11 @@ func (p *peer) writeBatch(cs grpc.ClientStream, envs []Envelope) error {
 func (p *peer) sendFrame(cs grpc.ClientStream, frame []byte, count int) error {
 	if err := cs.SendMsg(&rawFrame{b: frame}); err != nil {
 		p.dropped.Add(uint64(count))
+		p.prom.SentFailures.Add(float64(count))
 		return err
 	}
 	p.sent.Add(uint64(count))
 	p.bytes.Add(uint64(len(frame)))
+	p.prom.SentBytes.Add(float64(len(frame)))
 	return nil
 }

@@ -43,6 +43,7 @@ func (t *Transport) Register(s *grpc.Server) {
 	s.RegisterService(&serviceDesc, t)
 	s.RegisterService(&snapshotServiceDesc, t) // snapshot.go
 	s.RegisterService(&clusterServiceDesc, t)  // cluster_info.go
+	registerProbe(s)                           // probe.go
 }
 
 // ServerOptions returns the options the peer gRPC server needs: a receive
@@ -166,12 +167,18 @@ func (t *Transport) receive(ss grpc.ServerStream, p *peer, gen uint64) error {
 			if err == io.EOF {
 				return nil
 			}
+			select {
+			case <-t.stopc: // our own stop is no failure
+			default:
+				p.prom.ReceivedFailures.Inc()
+			}
 			if status.Code(err) == codes.ResourceExhausted {
 				t.lg.Error("peer frame exceeds this server's receive limit; build the peer gRPC server with Transport.ServerOptions",
 					"remote-peer-id", fmt.Sprintf("%x", p.id), "error", err)
 			}
 			return err
 		}
+		p.prom.ReceivedBytes.Add(float64(b.size))
 		p.recvMu.Lock()
 		for _, env := range b.envs {
 			if to := env.Msg.GetTo(); to != t.cfg.ID {

@@ -141,6 +141,7 @@ func (t *Transport) SendSnapshot(ctx context.Context, env Envelope, db io.Reader
 	if err := cs.RecvMsg(&ack); err != nil {
 		return sent, snapshotErr(cs, err)
 	}
+	p.prom.SentBytes.Add(float64(sent)) // as etcd: a snapshot counts once delivered
 	return sent, nil
 }
 
@@ -191,6 +192,7 @@ func (t *Transport) serveSnapshot(ss grpc.ServerStream) error {
 	if err := sh.SaveSnapshotDB(env, size, r); err != nil {
 		return status.Errorf(codes.Internal, "transport: saving the snapshot database: %v", err)
 	}
+	p.prom.ReceivedBytes.Add(float64(size))
 	p.recvMu.Lock()
 	err = t.cfg.Handler.Process(ss.Context(), env)
 	p.recvMu.Unlock()

@@ -123,6 +123,7 @@ func (t *Transport) AddPeer(id uint64, urls []string) {
 	}
 	p := newPeer(t, id, urls)
 	t.peers[id] = p
+	p.prom.Known.Set(1)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -143,6 +144,7 @@ func (t *Transport) RemovePeer(id uint64) {
 	}
 	p.stop()
 	<-p.done
+	p.prom.Known.Set(0)
 	t.lg.Info("removed peer", "remote-peer-id", fmt.Sprintf("%x", id))
 }
 

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvtrace/kvtrace/internal/metrics"
 )
 
 // maxKeptBuf bounds the encode buffer kept between Saves, so one huge batch
@@ -87,9 +90,11 @@ func (w *WAL) SaveSnapshot(s Snapshot) error {
 // write appends buf to the tail. A failure is sticky (see WAL.failed).
 func (w *WAL) write(buf []byte) error {
 	t := w.tail()
+	start := time.Now()
 	if _, err := t.f.WriteAt(buf, w.tailOff); err != nil {
 		return w.fail(fmt.Errorf("wal: write %s at offset %d: %w", t.path, w.tailOff, err))
 	}
+	metrics.WALWrite(time.Since(start), len(buf))
 	w.tailOff += int64(len(buf))
 	w.unsynced += len(buf)
 	return nil
@@ -111,7 +116,9 @@ func (w *WAL) syncFile(f *os.File, n int) error {
 	if h := w.hooks.BeforeSync; h != nil {
 		h(n)
 	}
+	start := time.Now()
 	err := fdatasync(f)
+	metrics.WALFsyncSeconds.Observe(time.Since(start).Seconds())
 	if h := w.hooks.AfterSync; h != nil {
 		h(n)
 	}
